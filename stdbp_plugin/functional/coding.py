@@ -1,0 +1,38 @@
+"""Latency (time-to-first-spike) encoding and first-spike decoding."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
+    """t = t_max * (1 - x) for x in [0, 1]; x <= x_min gives no spike (+inf).
+
+    Brighter inputs spike earlier; x = 1 spikes at t = 0. Not differentiable w.r.t. x.
+    """
+    if not isinstance(x, Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)})")
+    if not t_max > 0:
+        raise ValueError(f"t_max must be > 0, got {t_max}")
+    if not 0.0 <= x_min < 1.0:
+        raise ValueError(f"x_min must lie in [0, 1), got {x_min}")
+    x = x if x.is_floating_point() else x.float()
+    if torch.isnan(x).any() or (x < 0).any() or (x > 1).any():
+        raise ValueError(
+            "x must lie in [0, 1] (normalise the data first); got values outside or NaN"
+        )
+    t = t_max * (1.0 - x)
+    return torch.where(x <= x_min, torch.full_like(t, float("inf")), t)
+
+
+def first_spike_predict(t_out: Tensor) -> Tensor:
+    """The class whose output neuron fires first: argmin over the last dim (ties: lowest index).
+
+    An all-silent sample predicts class 0; check ``torch.isinf(t_out).all(-1)`` to find them.
+    """
+    if not isinstance(t_out, Tensor) or t_out.ndim < 1:
+        raise ValueError("t_out must be a tensor [..., n_classes]")
+    return torch.argmin(t_out, dim=-1)

@@ -1,0 +1,65 @@
+"""Event-driven ReL-PSP convolution and earliest-spike pooling over spike-time maps."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from stdbp_plugin.functional.linear import relpsp_linear
+from stdbp_plugin.functional.validation import check_spike_times
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def relpsp_conv2d(
+    t_in: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    threshold: float | Tensor = 1.0,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    backend: str = "auto",
+    max_inv_slope: float | None = None,
+    horizon: float | None = None,
+) -> Tensor:
+    """ReL-PSP convolution: each output neuron applies relpsp_linear to its receptive field.
+
+    t_in [B, C, H, W] spike times; weight [O, C, kh, kw] (``nn.Conv2d`` layout); padding adds
+    inputs that never spike (+inf). Returns [B, O, H_out, W_out] spike times.
+    """
+    check_spike_times(t_in, "t_in", 4)
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise ValueError(
+            f"weight must be a 4-D tensor [O, C, kh, kw], got {getattr(weight, 'shape', weight)}"
+        )
+    if t_in.shape[1] != weight.shape[1]:
+        raise ValueError(f"t_in has {t_in.shape[1]} channels but weight expects {weight.shape[1]}")
+    out_ch, _, kh, kw = weight.shape
+    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)
+    if ph or pw:
+        t_in = F.pad(t_in, (pw, pw, ph, ph), value=float("inf"))
+    batch, _, height, width = t_in.shape
+    if height < kh or width < kw:
+        raise ValueError(f"t_in (padded {height}x{width}) is smaller than the kernel {kh}x{kw}")
+    h_out = (height - kh) // sh + 1
+    w_out = (width - kw) // sw + 1
+    patches = F.unfold(t_in, (kh, kw), stride=(sh, sw))  # [B, C*kh*kw, L]
+    rows = patches.transpose(1, 2).reshape(batch * h_out * w_out, -1)
+    t_out = relpsp_linear(
+        rows, weight.reshape(out_ch, -1), bias, threshold, backend, max_inv_slope, horizon
+    )
+    return t_out.reshape(batch, h_out, w_out, out_ch).permute(0, 3, 1, 2)
+
+
+def earliest_spike_pool2d(
+    t_in: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+) -> Tensor:
+    """Pooling in time: the earliest spike of each window wins, min(t) = -maxpool(-t).
+
+    The gradient flows to the winning input only (ties: one of them).
+    """
+    check_spike_times(t_in, "t_in", (3, 4))
+    return -F.max_pool2d(-t_in, kernel_size, stride)

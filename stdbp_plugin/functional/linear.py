@@ -1,0 +1,110 @@
+"""The event-driven ReL-PSP fully connected layer and its exact STDBP gradient."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from stdbp_plugin.functional.validation import as_threshold, check_same, check_spike_times
+from stdbp_plugin.kernels import resolve_backend
+
+
+class _ReLPSPLinear(torch.autograd.Function):
+    """t_out = (theta + P_k) / S_k at the first crossing; backward = STDBP (see relpsp_linear)."""
+
+    @staticmethod
+    def forward(ctx, t_in, weight, bias, threshold, kernel, max_inv_slope, horizon):
+        if bias is not None:
+            t_in = torch.cat([t_in.new_zeros(t_in.shape[0], 1), t_in], dim=1)
+            weight = torch.cat([bias[:, None], weight], dim=1)
+        t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
+        if horizon is not None:
+            late = t_out > horizon
+            t_out = t_out.masked_fill(late, float("inf"))
+            n_causal = n_causal.masked_fill(late, 0)
+            slope = slope.masked_fill(late, 0.0)
+        ctx.save_for_backward(t_in, weight, t_out, order, n_causal, slope)
+        ctx.kernel = kernel
+        ctx.has_bias = bias is not None
+        ctx.max_inv_slope = max_inv_slope
+        return t_out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        t_in, weight, t_out, order, n_causal, slope = ctx.saved_tensors
+        need_t, need_w, need_b, need_theta = ctx.needs_input_grad[:4]
+        grad = torch.where(torch.isfinite(grad_out), grad_out, torch.zeros_like(grad_out))
+        fired = n_causal > 0
+        inv_slope = torch.where(fired, 1.0 / torch.where(fired, slope, torch.ones_like(slope)), 0.0)
+        if ctx.max_inv_slope is not None:
+            inv_slope = inv_slope.clamp(max=ctx.max_inv_slope)
+        a = grad * inv_slope
+        grad_t, grad_w = ctx.kernel.backward(
+            a, t_in, t_out, weight, order, n_causal, need_t, need_w or need_b
+        )
+        if grad_w is not None:
+            # A gradient that reaches a silent output (only temporal_cross_entropy's
+            # keep_target_alive sends one) acts as dt_j/dw_ji = -1 for every input i that spiked.
+            silent_grad = torch.where(fired, torch.zeros_like(grad), grad)
+            if silent_grad.any():
+                grad_w = grad_w - silent_grad.T @ torch.isfinite(t_in).to(grad.dtype)
+        grad_theta = a.sum(0) if need_theta else None
+        grad_b = None
+        if ctx.has_bias:
+            grad_t = grad_t[:, 1:] if grad_t is not None else None
+            if grad_w is not None:
+                grad_b, grad_w = grad_w[:, 0], grad_w[:, 1:]
+        return grad_t, grad_w if need_w else None, grad_b, grad_theta, None, None, None
+
+
+def relpsp_linear(
+    t_in: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    threshold: float | Tensor = 1.0,
+    backend: str = "auto",
+    max_inv_slope: float | None = None,
+    horizon: float | None = None,
+) -> Tensor:
+    """Spike times of a fully connected layer of ReL-PSP neurons (one spike each, +inf = none).
+
+    V_j(t) = b_j K(t) + sum_i w_ji K(t - t_i) with K(x) = max(0, x); the neuron spikes at the first
+    t with V_j(t) = theta_j: t_j = (theta_j + sum_{i in C_j} w_ji t_i) / S_j, where C_j is the
+    causal set (inputs before the crossing) and S_j = sum_{i in C_j} w_ji > 0 the slope there.
+
+    The backward pass is STDBP: dt_j/dw_ji = (t_i - t_j) / S_j, dt_j/dt_i = w_ji / S_j,
+    dt_j/dtheta_j = 1 / S_j for i in C_j; zero otherwise and for silent neurons.
+
+    Args:
+        t_in: input spike times [..., N_in], >= 0 or +inf.
+        weight: [N_out, N_in] (``nn.Linear`` layout). bias: [N_out], an input spike at t = 0.
+        threshold: a float, or a scalar / [N_out] tensor (may require grad). Must be > 0.
+        backend: "auto" (numba on CPU, torch elsewhere), "torch" (reference) or "numba".
+        max_inv_slope: optional clamp of 1/S_j in the backward pass. Off (None) = exact STDBP.
+            A neuron that crosses with a shallow slope S_j gets a large gradient (1/S_j); the
+            clamp bounds it at the price of a biased (no longer exact) gradient for those neurons.
+        horizon: optional end of the simulated time; a spike later than it counts as silent.
+
+    Returns:
+        t_out [..., N_out].
+    """
+    check_spike_times(t_in, "t_in", tuple(range(2, 9)))
+    if not isinstance(weight, Tensor) or weight.ndim != 2:
+        raise ValueError(
+            f"weight must be a 2-D tensor [N_out, N_in], got {getattr(weight, 'shape', weight)}"
+        )
+    check_same(t_in, "t_in", weight, "weight")
+    check_same(t_in, "t_in", bias, "bias")
+    n_out, n_in = weight.shape
+    if t_in.shape[-1] != n_in:
+        raise ValueError(f"t_in has {t_in.shape[-1]} inputs (last dim) but weight expects {n_in}")
+    if bias is not None and bias.shape != (n_out,):
+        raise ValueError(f"bias must have shape ({n_out},), got {tuple(bias.shape)}")
+    if max_inv_slope is not None and not max_inv_slope > 0:
+        raise ValueError(f"max_inv_slope must be > 0 or None, got {max_inv_slope}")
+    theta = as_threshold(threshold, n_out, t_in)
+    kernel = resolve_backend(backend, t_in.device)
+    lead = t_in.shape[:-1]
+    t_flat = t_in.reshape(-1, n_in)
+    t_out = _ReLPSPLinear.apply(t_flat, weight, bias, theta, kernel, max_inv_slope, horizon)
+    return t_out.reshape(*lead, n_out)

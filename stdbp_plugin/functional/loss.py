@@ -1,0 +1,81 @@
+"""Temporal cross-entropy: the earliest output spike should belong to the target class."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class _SilentIndicator(torch.autograd.Function):
+    """Forward: 1 where t is +inf, else 0. Backward: passes the gradient to silent entries only,
+    as if d(indicator)/dt = 1 there (the layer turns it into 'fire earlier', see relpsp_linear)."""
+
+    @staticmethod
+    def forward(ctx, t):
+        silent = torch.isinf(t)
+        ctx.save_for_backward(silent)
+        return silent.to(t.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (silent,) = ctx.saved_tensors
+        return grad * silent
+
+
+def default_silent_time(t_out: Tensor, tau: float) -> Tensor:
+    """The latest finite output spike time of the batch plus tau (tau when all are silent)."""
+    finite = torch.isfinite(t_out)
+    latest = torch.where(finite, t_out, torch.zeros_like(t_out)).max().detach()
+    return latest + tau
+
+
+def temporal_cross_entropy(
+    t_out: Tensor,
+    target: Tensor,
+    tau: float = 1.0,
+    t_silent: float | None = None,
+    keep_target_alive: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Cross-entropy over softmax(-t_out / tau): the target neuron should fire first.
+
+    loss = -log( exp(-t_y / tau) / sum_c exp(-t_c / tau) )  [+ keep_target_alive * 1{t_y = inf}]
+
+    Silent outputs (t = +inf) are replaced by ``t_silent`` (default: the batch's latest finite
+    output time + tau, so a silent neuron counts as firing after every real spike); the
+    replacement is a constant, so a silent output gets no gradient from the cross-entropy.
+    ``keep_target_alive > 0`` adds a term equal to that weight for each sample whose target
+    neuron is silent; its gradient reaches the silent target and, through the layer, raises the
+    weights of the inputs that spiked (dt/dw = -1 for them) until the target fires again.
+    """
+    if not isinstance(t_out, Tensor) or t_out.ndim != 2:
+        raise ValueError(
+            f"t_out must be a [batch, n_classes] tensor, got {getattr(t_out, 'shape', t_out)}"
+        )
+    if t_out.shape[0] == 0:
+        raise ValueError("t_out has an empty batch")
+    if torch.isnan(t_out).any():
+        raise ValueError("t_out contains NaN spike times")
+    if not isinstance(target, Tensor) or target.shape != (t_out.shape[0],):
+        raise ValueError(f"target must be a LongTensor of shape ({t_out.shape[0]},)")
+    if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError(f"target must hold integer class indices, got {target.dtype}")
+    if target.device != t_out.device:
+        raise ValueError(f"target is on {target.device} but t_out is on {t_out.device}")
+    if (target < 0).any() or (target >= t_out.shape[1]).any():
+        raise ValueError(f"target holds class indices outside [0, {t_out.shape[1]})")
+    if not tau > 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    target = target.long()
+    fill = default_silent_time(t_out, tau) if t_silent is None else t_out.new_tensor(t_silent)
+    t_eff = torch.where(torch.isinf(t_out), fill, t_out)
+    loss = F.cross_entropy(-t_eff / tau, target, reduction="none")
+    if keep_target_alive > 0:
+        t_target = t_out.gather(1, target[:, None]).squeeze(1)
+        loss = loss + keep_target_alive * _SilentIndicator.apply(t_target)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss

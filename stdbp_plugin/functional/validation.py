@@ -1,0 +1,61 @@
+"""Argument checks shared by the functional layer: clear ValueErrors, never silent garbage."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_spike_times(t: Tensor, name: str, ndim: int | tuple[int, ...]) -> None:
+    """Spike times: a float tensor with ``ndim`` dims, non-empty batch, no NaN, none negative."""
+    if not isinstance(t, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of spike times, got {type(t).__name__}")
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    if t.ndim not in dims:
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, dims))} dims, got shape {tuple(t.shape)}"
+        )
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor of spike times, got {t.dtype}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} has an empty batch (shape {tuple(t.shape)})")
+    if torch.isnan(t).any():
+        raise ValueError(f"{name} contains NaN spike times (use +inf for 'no spike')")
+    if (t < 0).any():
+        raise ValueError(f"{name} contains negative spike times; spike times must be >= 0 or +inf")
+
+
+def check_same(reference: Tensor, name: str, other: Tensor | None, other_name: str) -> None:
+    """``other`` must share ``reference``'s device and dtype."""
+    if other is None:
+        return
+    if not isinstance(other, Tensor):
+        raise ValueError(f"{other_name} must be a torch.Tensor, got {type(other).__name__}")
+    if other.device != reference.device:
+        raise ValueError(f"{other_name} is on {other.device} but {name} is on {reference.device}")
+    if other.dtype != reference.dtype:
+        raise ValueError(
+            f"{other_name} has dtype {other.dtype} but {name} has dtype {reference.dtype}"
+        )
+
+
+def check_finite(t: Tensor, name: str) -> None:
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+
+
+def as_threshold(threshold: float | Tensor, n_out: int, like: Tensor) -> Tensor:
+    """A scalar or per-neuron threshold as a [n_out] tensor; every entry must be > 0."""
+    if isinstance(threshold, Tensor):
+        check_same(like, "t_in", threshold, "threshold")
+        if threshold.ndim == 0:
+            threshold = threshold.expand(n_out)
+        elif threshold.shape != (n_out,):
+            raise ValueError(
+                f"threshold must be a scalar or have shape ({n_out},), got {tuple(threshold.shape)}"
+            )
+    else:
+        threshold = torch.full((n_out,), float(threshold), dtype=like.dtype, device=like.device)
+    if not torch.isfinite(threshold).all() or (threshold <= 0).any():
+        raise ValueError("threshold must be finite and > 0")
+    return threshold

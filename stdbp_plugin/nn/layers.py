@@ -1,0 +1,155 @@
+"""nn.Module wrappers of the event-driven ReL-PSP layers (spike-time tensors in and out)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from stdbp_plugin import functional as SF
+from stdbp_plugin.nn.init import MEAN_GAIN, STD_GAIN, relpsp_init_
+
+
+class LatencyEncoder(nn.Module):
+    """x in [0, 1] -> spike times t = t_max (1 - x); x <= x_min never spikes (+inf)."""
+
+    def __init__(self, t_max: float = 1.0, x_min: float = 0.0) -> None:
+        super().__init__()
+        self.t_max = t_max
+        self.x_min = x_min
+
+    def forward(self, x: Tensor) -> Tensor:
+        return SF.latency_encode(x, self.t_max, self.x_min)
+
+    def extra_repr(self) -> str:
+        return f"t_max={self.t_max}, x_min={self.x_min}"
+
+
+class _ReLPSPBase(nn.Module):
+    """Shared threshold / backend handling of the ReL-PSP layers."""
+
+    def _setup(
+        self, out_features: int, threshold: float, learn_threshold: bool, per_neuron: bool
+    ) -> None:
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        shape = (out_features,) if per_neuron else ()
+        value = torch.full(shape, float(threshold))
+        if learn_threshold:
+            self.threshold = nn.Parameter(value)
+        else:
+            self.register_buffer("threshold", value)
+
+    def reset_parameters(self) -> None:
+        theta = float(self.threshold.detach().mean())
+        relpsp_init_(self.weight, self.bias, theta, self.mean_gain, self.std_gain)
+
+
+class ReLPSPLinear(_ReLPSPBase):
+    """Fully connected ReL-PSP layer: t_out = relpsp_linear(t_in, weight, bias, threshold).
+
+    Weight layout and ``bias`` follow ``nn.Linear``, so weights can be copied between the two.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        threshold: float = 1.0,
+        learn_threshold: bool = False,
+        per_neuron_threshold: bool = False,
+        max_inv_slope: float | None = None,
+        horizon: float | None = None,
+        backend: str = "auto",
+        mean_gain: float = MEAN_GAIN,
+        std_gain: float = STD_GAIN,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        self._setup(out_features, threshold, learn_threshold, per_neuron_threshold)
+        self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
+        self.mean_gain, self.std_gain = mean_gain, std_gain
+        self.reset_parameters()
+
+    def forward(self, t_in: Tensor) -> Tensor:
+        return SF.relpsp_linear(
+            t_in,
+            self.weight,
+            self.bias,
+            self.threshold,
+            self.backend,
+            self.max_inv_slope,
+            self.horizon,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, backend={self.backend!r}"
+
+
+class ReLPSPConv2d(_ReLPSPBase):
+    """ReL-PSP convolution over spike-time maps [B, C, H, W] (``nn.Conv2d`` weight layout)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        threshold: float = 1.0,
+        learn_threshold: bool = False,
+        per_neuron_threshold: bool = False,
+        max_inv_slope: float | None = None,
+        horizon: float | None = None,
+        backend: str = "auto",
+        mean_gain: float = MEAN_GAIN,
+        std_gain: float = STD_GAIN,
+    ) -> None:
+        super().__init__()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kh, kw))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self._setup(out_channels, threshold, learn_threshold, per_neuron_threshold)
+        self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
+        self.mean_gain, self.std_gain = mean_gain, std_gain
+        self.reset_parameters()
+
+    def forward(self, t_in: Tensor) -> Tensor:
+        return SF.relpsp_conv2d(
+            t_in,
+            self.weight,
+            self.bias,
+            self.threshold,
+            self.stride,
+            self.padding,
+            self.backend,
+            self.max_inv_slope,
+            self.horizon,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, backend={self.backend!r}"
+        )
+
+
+class EarliestSpikePool2d(nn.Module):
+    """Pooling in time: each window passes on its earliest spike."""
+
+    def __init__(
+        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, t_in: Tensor) -> Tensor:
+        return SF.earliest_spike_pool2d(t_in, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
