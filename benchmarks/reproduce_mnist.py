@@ -1,0 +1,137 @@
+"""Reproduce the paper's MNIST MLP result (784-800-10, STDBP, official split) with a plain loop.
+
+    python benchmarks/reproduce_mnist.py --data-dir ../shared/data --epochs 30
+
+Prints per-epoch train loss / test accuracy / time with a progress bar, writes
+benchmarks/results/mnist_mlp.json and benchmarks/results/mnist_mlp.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import stdbp_plugin.functional as SF
+import stdbp_plugin.nn as snn
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def load_mnist(data_dir: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    ds = MNIST(data_dir, train=train, download=False)
+    return ds.data.reshape(len(ds), -1).float() / 255.0, ds.targets.clone()
+
+
+def build(hidden: list[int], t_max: float, backend: str) -> nn.Sequential:
+    sizes = [784, *hidden, 10]
+    layers: list[nn.Module] = [snn.LatencyEncoder(t_max=t_max)]
+    layers += [snn.ReLPSPLinear(a, b, backend=backend) for a, b in zip(sizes[:-1], sizes[1:])]
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
+    correct = 0
+    for i in range(0, len(x), batch):
+        t_out = model(x[i : i + batch])
+        correct += (SF.first_spike_predict(t_out) == y[i : i + batch]).sum().item()
+    return correct / len(x)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
+    ap.add_argument("--hidden", default="800", help="hidden sizes, e.g. 800 or 800-400")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr-min", type=float, default=1e-5, help="cosine schedule floor")
+    ap.add_argument("--tau", type=float, default=0.5)
+    ap.add_argument("--t-max", type=float, default=1.0)
+    ap.add_argument("--keep-target-alive", type=float, default=1.0)
+    ap.add_argument("--max-inv-slope", type=float, default=None)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-samples", type=int, default=None, help="subset for quick runs")
+    ap.add_argument("--out", default=str(RESULTS / "mnist_mlp"))
+    args = ap.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    x_tr, y_tr = load_mnist(args.data_dir, True)
+    x_te, y_te = load_mnist(args.data_dir, False)
+    if args.train_samples:
+        x_tr, y_tr = x_tr[: args.train_samples], y_tr[: args.train_samples]
+    hidden = [int(h) for h in args.hidden.split("-") if h]
+    model = build(hidden, args.t_max, args.backend)
+    for m in model:
+        if isinstance(m, snn.ReLPSPLinear):
+            m.max_inv_slope = args.max_inv_slope
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs, eta_min=args.lr_min)
+    history = []
+    for epoch in range(args.epochs):
+        model.train()
+        perm = torch.randperm(len(x_tr))
+        start, total, n = time.perf_counter(), 0.0, 0
+        bar = tqdm(range(0, len(x_tr), args.batch_size), desc=f"epoch {epoch + 1}", leave=False)
+        for i in bar:
+            idx = perm[i : i + args.batch_size]
+            t_out = model(x_tr[idx])
+            loss = SF.temporal_cross_entropy(
+                t_out, y_tr[idx], tau=args.tau, keep_target_alive=args.keep_target_alive
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(idx), n + len(idx)
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        sched.step()
+        epoch_time = time.perf_counter() - start
+        acc = evaluate(model, x_te, y_te)
+        history.append(
+            {"epoch": epoch + 1, "train_loss": total / n, "test_acc": acc, "epoch_s": epoch_time}
+        )
+        print(f"epoch {epoch + 1:3d}  loss {total / n:.4f}  test acc {acc:.4f}  {epoch_time:.1f} s")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    best = max(h["test_acc"] for h in history)
+    summary = {
+        "args": vars(args),
+        "history": history,
+        "final_test_acc": history[-1]["test_acc"],
+        "best_test_acc": best,
+    }
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    torch.save(model.state_dict(), out.with_suffix(".pt"))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot([h["epoch"] for h in history], [100 * h["test_acc"] for h in history], marker="o")
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"STDBP 784-{args.hidden}-10 on MNIST")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    print(
+        f"final test accuracy {history[-1]['test_acc']:.4f} (best {best:.4f}); wrote {out}.json/.png"
+    )
+
+
+if __name__ == "__main__":
+    main()
