@@ -33,7 +33,9 @@ def load_mnist(data_dir: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
 def build(hidden: list[int], t_max: float, backend: str) -> nn.Sequential:
     sizes = [784, *hidden, 10]
     layers: list[nn.Module] = [snn.LatencyEncoder(t_max=t_max)]
-    layers += [snn.ReLPSPLinear(a, b, backend=backend) for a, b in zip(sizes[:-1], sizes[1:])]
+    layers += [
+        snn.ReLPSPLinear(a, b, backend=backend) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
     return nn.Sequential(*layers)
 
 
