@@ -1,0 +1,67 @@
+"""Shared fixtures: repo root, data dir, the digits data set and the kernel backends."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ["torch", "numba"]
+
+
+def numba_backend_available() -> bool:
+    """The numba backend counts once its module exists and numba imports."""
+    try:
+        return importlib.util.find_spec("stdbp_plugin.kernels.numba_cpu") is not None and (
+            importlib.util.find_spec("numba") is not None
+        )
+    except ModuleNotFoundError:
+        return False
+
+
+def skip_missing_backend(name: str) -> None:
+    if name == "numba" and not numba_backend_available():
+        pytest.skip("stdbp_plugin.kernels.numba_cpu is not there yet")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Each kernel backend in turn ("numba" skipped only while its module is missing)."""
+    skip_missing_backend(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+def data_dir() -> Path:
+    """$STDBP_DATA_DIR, else ../shared/data beside the repository."""
+    env = os.environ.get("STDBP_DATA_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    """Root for ``torchvision.datasets.MNIST(root, download=False)``; skip if the raw files lack."""
+    root = data_dir()
+    if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"MNIST raw IDX files not found under {root / 'MNIST' / 'raw'}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """sklearn's bundled digits: x in [0, 1] float32 [1797, 64] (pixels / 16), y int64."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = torch.from_numpy((data.data / 16.0).astype(np.float32))
+    y = torch.from_numpy(data.target.astype(np.int64))
+    return x, y
