@@ -1,0 +1,202 @@
+"""Fast CPU backend of the event-driven ReL-PSP kernel (numba, parallel over samples).
+
+Same interface and meaning as :mod:`stdbp_plugin.kernels.reference` (the specification).
+
+Forward, per sample: walk the inputs once in time order t_(1) <= t_(2) <= ..., updating for ALL
+neurons at once (weights kept transposed, [N_in, N_out], one contiguous row per input)
+
+    S_k = S_{k-1} + w_(k),   P_k = P_{k-1} + w_(k) t_(k)        (float64 accumulation)
+
+and, at the end of each group of tied inputs, fire every not-yet-fired neuron with S_k > 0 and
+S_k t_(k+1) - P_k >= theta (always, after the last finite input): t_j = (theta + P_k) / S_k,
+clamped into [t_(k), t_(k+1)]. The walk stops once every neuron has fired or the finite inputs
+run out.
+
+Backward, per sample, with a_bj = dL/dt_bj / S_bj and input i causal for j iff
+rank(i) < n_causal[b, j]:
+
+    dW[j, i] += a_bj (t_bi - t_bj),     dt_in[b, i] += a_bj W[j, i]
+
+walking the sorted inputs once: a neuron's a_bj is zeroed when the walk leaves its causal prefix,
+so the inner loop always runs contiguously over all neurons. Each thread owns a dW buffer;
+the buffers are summed at the end (no races).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import prange
+from torch import Tensor
+
+from stdbp_plugin.kernels.result import ForwardResult
+
+__all__ = ["backward", "forward", "num_chunks"]
+
+
+def num_chunks(batch: int) -> int:
+    """Work chunks = threads used: min(numba threads, torch threads, batch), at least 1."""
+    return max(1, min(numba.get_num_threads(), torch.get_num_threads(), batch))
+
+
+def _numpy(t: Tensor) -> np.ndarray:
+    """A contiguous numpy view (or copy) of a CPU tensor, detached from autograd."""
+    if t.device.type != "cpu":
+        raise ValueError(f"the numba backend runs on CPU tensors only, got device {t.device}")
+    return t.detach().contiguous().numpy()
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _forward_kernel(t_in, order, weight_t, theta, n_chunks, t_out, n_causal, slope):
+    batch, n_in = t_in.shape
+    n_out = weight_t.shape[1]
+    for c in prange(n_chunks):
+        s = np.empty(n_out, np.float64)
+        p = np.empty(n_out, np.float64)
+        fired = np.empty(n_out, np.bool_)
+        for b in range(c * batch // n_chunks, (c + 1) * batch // n_chunks):
+            order[b] = np.argsort(t_in[b], kind="mergesort")  # stable, +inf last
+            s[:] = 0.0
+            p[:] = 0.0
+            fired[:] = False
+            n_fired = 0
+            for j in range(n_out):
+                t_out[b, j] = np.inf
+                n_causal[b, j] = 0
+                slope[b, j] = 0.0
+            for k in range(n_in):
+                i = order[b, k]
+                t_k = np.float64(t_in[b, i])
+                if not np.isfinite(t_k) or n_fired == n_out:
+                    break
+                w_row = weight_t[i]
+                for j in range(n_out):
+                    w = np.float64(w_row[j])
+                    s[j] += w
+                    p[j] += w * t_k
+                t_next = np.float64(t_in[b, order[b, k + 1]]) if k + 1 < n_in else np.inf
+                if not t_next > t_k:
+                    continue  # inside a group of tied inputs: test at its end only
+                last = not np.isfinite(t_next)
+                for j in range(n_out):
+                    if fired[j] or not s[j] > 0.0:
+                        continue
+                    if last or s[j] * t_next - p[j] >= theta[j]:
+                        t_j = (theta[j] + p[j]) / s[j]
+                        t_out[b, j] = min(max(t_j, t_k), t_next)
+                        n_causal[b, j] = k + 1
+                        slope[b, j] = s[j]
+                        fired[j] = True
+                        n_fired += 1
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _backward_kernel(
+    a, t_in, t_out, weight_t, order, n_causal, n_chunks, need_in, need_w, grad_in, grad_w_t
+):
+    batch, n_in = t_in.shape
+    n_out = weight_t.shape[1]
+    for c in prange(n_chunks):
+        act = np.empty(n_out, np.float64)  # a_bj while input k is still causal for j, else 0
+        act_t = np.empty(n_out, np.float64)  # a_bj * t_bj, same mask
+        n_ending = np.empty(n_in + 1, np.int64)
+        starts = np.empty(n_in + 2, np.int64)
+        ending = np.empty(n_out, np.int64)  # neurons grouped by n_causal (a bucket sort)
+        for b in range(c * batch // n_chunks, (c + 1) * batch // n_chunks):
+            n_ending[:] = 0
+            max_causal = 0
+            for j in range(n_out):
+                nc = n_causal[b, j]
+                a_j = np.float64(a[b, j])
+                if nc > 0 and a_j != 0.0:
+                    act[j] = a_j
+                    act_t[j] = a_j * np.float64(t_out[b, j])
+                    n_ending[nc] += 1
+                    max_causal = max(max_causal, nc)
+                else:
+                    act[j] = 0.0
+                    act_t[j] = 0.0
+            starts[0] = 0
+            for k in range(n_in + 1):
+                starts[k + 1] = starts[k] + n_ending[k]
+            fill = starts[: n_in + 1].copy()
+            for j in range(n_out):
+                if act[j] != 0.0:
+                    nc = n_causal[b, j]
+                    ending[fill[nc]] = j
+                    fill[nc] += 1
+            for k in range(max_causal):
+                for m in range(starts[k], starts[k + 1]):  # leaving these neurons' causal sets
+                    act[ending[m]] = 0.0
+                    act_t[ending[m]] = 0.0
+                i = order[b, k]
+                w_row = weight_t[i]
+                if need_w:
+                    t_i = np.float64(t_in[b, i])
+                    g_row = grad_w_t[c, i]
+                    for j in range(n_out):
+                        g_row[j] += act[j] * t_i - act_t[j]
+                if need_in:
+                    acc = 0.0
+                    for j in range(n_out):
+                        acc += act[j] * w_row[j]
+                    grad_in[b, i] = acc
+
+
+def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
+    """Exact first-crossing times. t_in [B, I], weight [O, I], threshold [O] (CPU tensors)."""
+    batch, n_in = t_in.shape
+    n_out = weight.shape[0]
+    order = np.empty((batch, n_in), dtype=np.int64)
+    t_np = _numpy(t_in)
+    weight_t = _numpy(weight.t())
+    theta = _numpy(threshold).astype(np.float64)
+    t_out = np.empty((batch, n_out), dtype=t_np.dtype)
+    n_causal = np.empty((batch, n_out), dtype=np.int64)
+    slope = np.empty((batch, n_out), dtype=t_np.dtype)
+    if batch > 0:
+        _forward_kernel(t_np, order, weight_t, theta, num_chunks(batch), t_out, n_causal, slope)
+    return ForwardResult(
+        torch.from_numpy(t_out),
+        torch.from_numpy(order),
+        torch.from_numpy(n_causal),
+        torch.from_numpy(slope),
+    )
+
+
+def backward(
+    a: Tensor,
+    t_in: Tensor,
+    t_out: Tensor,
+    weight: Tensor,
+    order: Tensor,
+    n_causal: Tensor,
+    need_input_grad: bool = True,
+    need_weight_grad: bool = True,
+) -> tuple[Tensor | None, Tensor | None]:
+    """STDBP gradients given a = dL/dt_out / S (zero where silent). Returns (dL/dt_in, dL/dW)."""
+    batch, n_in = t_in.shape
+    n_out = weight.shape[0]
+    chunks = num_chunks(batch)
+    t_np = _numpy(t_in)
+    grad_in = np.zeros((batch, n_in) if need_input_grad else (0, 0), dtype=np.float64)
+    grad_w_t = np.zeros((chunks, n_in, n_out) if need_weight_grad else (0, 0, 0), np.float64)
+    if batch > 0 and (need_input_grad or need_weight_grad):
+        _backward_kernel(
+            _numpy(a),
+            t_np,
+            _numpy(t_out),
+            _numpy(weight.t()),
+            _numpy(order),
+            _numpy(n_causal),
+            chunks,
+            need_input_grad,
+            need_weight_grad,
+            grad_in,
+            grad_w_t,
+        )
+    dtype = t_in.dtype
+    g_in = torch.from_numpy(grad_in).to(dtype) if need_input_grad else None
+    g_w = torch.from_numpy(grad_w_t.sum(0).T).to(dtype).contiguous() if need_weight_grad else None
+    return g_in, g_w
