@@ -205,3 +205,17 @@ def test_float32_accumulates_in_float64():
     assert (out64.n_causal > 20).any()  # long sums, where float32 accumulation would drift
     assert torch.equal(out32.t_out, out64.t_out.float())
     assert torch.equal(out32.slope, out64.slope.float())
+
+
+def test_spike_time_is_clamped_into_its_segment():
+    """(theta + P) / S can round just past the next input time; it is clamped to t_(k+1)."""
+    t0, w, theta = 0.07, 2.4, 0.9
+    t1 = t0 + theta / w  # the crossing, where (theta + w t0) / w rounds to just above t1
+    assert (theta + w * t0) / w > t1
+    t = torch.tensor([[t0, t1]], dtype=torch.float64)
+    weight = torch.tensor([[w, 0.5]], dtype=torch.float64)
+    out = assert_forward_matches(t, weight, torch.tensor([theta], dtype=torch.float64))
+    assert (
+        numba_cpu.forward(t, weight, torch.tensor([theta], dtype=torch.float64)).t_out[0, 0] == t1
+    )
+    assert out.t_out[0, 0] == t1
