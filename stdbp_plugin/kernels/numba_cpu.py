@@ -54,17 +54,17 @@ def _forward_kernel(t_in, order, weight_t, theta, n_chunks, t_out, n_causal, slo
     for c in prange(n_chunks):
         s = np.empty(n_out, np.float64)
         p = np.empty(n_out, np.float64)
-        fired = np.empty(n_out, np.bool_)
+        k_fire = np.empty(n_out, np.int64)  # n_causal once fired, 0 while not
+        s_fire = np.empty(n_out, np.float64)
+        p_fire = np.empty(n_out, np.float64)
         for b in range(c * batch // n_chunks, (c + 1) * batch // n_chunks):
             order[b] = np.argsort(t_in[b], kind="mergesort")  # stable, +inf last
             s[:] = 0.0
             p[:] = 0.0
-            fired[:] = False
+            k_fire[:] = 0
+            s_fire[:] = 0.0
+            p_fire[:] = 0.0
             n_fired = 0
-            for j in range(n_out):
-                t_out[b, j] = np.inf
-                n_causal[b, j] = 0
-                slope[b, j] = 0.0
             for k in range(n_in):
                 i = order[b, k]
                 t_k = np.float64(t_in[b, i])
@@ -78,17 +78,46 @@ def _forward_kernel(t_in, order, weight_t, theta, n_chunks, t_out, n_causal, slo
                 t_next = np.float64(t_in[b, order[b, k + 1]]) if k + 1 < n_in else np.inf
                 if not t_next > t_k:
                     continue  # inside a group of tied inputs: test at its end only
-                last = not np.isfinite(t_next)
+                # Branch-free (vectorisable) crossing test; after the last finite input
+                # t_next = inf and S > 0 makes S t_next - P = inf >= theta.
                 for j in range(n_out):
-                    if fired[j] or not s[j] > 0.0:
-                        continue
-                    if last or s[j] * t_next - p[j] >= theta[j]:
-                        t_j = (theta[j] + p[j]) / s[j]
-                        t_out[b, j] = min(max(t_j, t_k), t_next)
-                        n_causal[b, j] = k + 1
-                        slope[b, j] = s[j]
-                        fired[j] = True
-                        n_fired += 1
+                    new = (k_fire[j] == 0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j])
+                    k_fire[j] = k + 1 if new else k_fire[j]
+                    s_fire[j] = s[j] if new else s_fire[j]
+                    p_fire[j] = p[j] if new else p_fire[j]
+                    n_fired += np.int64(new)
+            for j in range(n_out):
+                k = k_fire[j]
+                n_causal[b, j] = k
+                if k == 0:
+                    t_out[b, j] = np.inf
+                    slope[b, j] = 0.0
+                    continue
+                lo = np.float64(t_in[b, order[b, k - 1]])
+                hi = np.float64(t_in[b, order[b, k]]) if k < n_in else np.inf
+                t_j = (theta[j] + p_fire[j]) / s_fire[j]
+                t_out[b, j] = min(max(t_j, lo), hi)  # rounding guard: stay in the segment
+                slope[b, j] = s_fire[j]
+
+
+@numba.njit(fastmath=False, cache=True, inline="always")
+def _dot4(x, y):
+    """sum_j x[j] y[j] in float64 with 4 interleaved partial sums (a fixed, deterministic order
+    that does not wait on one running sum)."""
+    n = x.shape[0]
+    acc0 = acc1 = acc2 = acc3 = 0.0
+    j = 0
+    while j + 4 <= n:
+        acc0 += x[j] * y[j]
+        acc1 += x[j + 1] * y[j + 1]
+        acc2 += x[j + 2] * y[j + 2]
+        acc3 += x[j + 3] * y[j + 3]
+        j += 4
+    acc = (acc0 + acc1) + (acc2 + acc3)
+    while j < n:
+        acc += x[j] * y[j]
+        j += 1
+    return acc
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True)
@@ -138,10 +167,7 @@ def _backward_kernel(
                     for j in range(n_out):
                         g_row[j] += act[j] * t_i - act_t[j]
                 if need_in:
-                    acc = 0.0
-                    for j in range(n_out):
-                        acc += act[j] * w_row[j]
-                    grad_in[b, i] = acc
+                    grad_in[b, i] = _dot4(act, w_row)
 
 
 def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
