@@ -1,0 +1,14 @@
+"""Lightning integration: classifiers, data, callbacks (imports lightning and torchmetrics)."""
+
+from stdbp_plugin.data import SpikingDataModule
+from stdbp_plugin.lightning.callbacks import EpochTimer, SpikeStatisticsCallback
+from stdbp_plugin.lightning.stdbp_classifier import STDBPClassifier
+from stdbp_plugin.lightning.surrogate_classifier import SurrogateClassifier
+
+__all__ = [
+    "EpochTimer",
+    "STDBPClassifier",
+    "SpikeStatisticsCallback",
+    "SpikingDataModule",
+    "SurrogateClassifier",
+]
