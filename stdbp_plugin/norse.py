@@ -12,6 +12,8 @@ fire once when V((k+1) dt) >= v_th, at t* = (v_th / g + P) / S. The gain ``tau_m
 plays the role of Norse's membrane rate: with the default 100/s a constant input current c
 raises V by about 0.1 c per 1 ms step, as the first step of Norse's default LIF does. It is the
 same as an event-driven ReL-PSP layer with threshold v_th / g and times in seconds.
+``bias`` (optional) is an input spike at t = 0; ``silent_grad`` (default 0 = exact STDBP) lets
+a silent neuron receive a "fire earlier" push, see ``stdbp_plugin.functional.clock.HatSpike``.
 """
 
 from __future__ import annotations
@@ -72,9 +74,14 @@ def _to_norse(state: ClockState) -> ReLPSPState:
 
 
 class _ReLPSPBase(nn.Module):
-    def __init__(self, p: ReLPSPParameters, dt: float, bias: Tensor | None) -> None:
+    def __init__(
+        self, p: ReLPSPParameters, dt: float, bias: Tensor | None, silent_grad: float
+    ) -> None:
         super().__init__()
         _check(p, dt)
+        if not silent_grad >= 0:
+            raise ValueError(f"silent_grad must be >= 0, got {silent_grad}")
+        self.silent_grad = float(silent_grad)
         self.p, self.dt = p, float(dt)
         if bias is not None and not isinstance(bias, nn.Parameter):
             bias = nn.Parameter(torch.as_tensor(bias))
@@ -107,9 +114,13 @@ class ReLPSPCell(_ReLPSPBase):
     """
 
     def __init__(
-        self, p: ReLPSPParameters | None = None, dt: float = 1e-3, bias: Tensor | None = None
+        self,
+        p: ReLPSPParameters | None = None,
+        dt: float = 1e-3,
+        bias: Tensor | None = None,
+        silent_grad: float = 0.0,
     ) -> None:
-        super().__init__(ReLPSPParameters() if p is None else p, dt, bias)
+        super().__init__(ReLPSPParameters() if p is None else p, dt, bias, silent_grad)
 
     def forward(
         self, input_tensor: Tensor, state: ReLPSPState | None = None
@@ -118,7 +129,9 @@ class ReLPSPCell(_ReLPSPBase):
         clock = _to_clock(state)
         if clock is None and self.bias is not None:
             input_tensor = input_tensor + self.bias
-        z, _, clock = relpsp_clock_step(input_tensor, clock, self._theta(input_tensor), self.dt)
+        z, _, clock = relpsp_clock_step(
+            input_tensor, clock, self._theta(input_tensor), self.dt, self.silent_grad
+        )
         return z, _to_norse(clock)
 
 
@@ -127,9 +140,13 @@ class ReLPSP(_ReLPSPBase):
     stepping :class:`ReLPSPCell` over dim 0 (outputs and gradients), without a Python loop."""
 
     def __init__(
-        self, p: ReLPSPParameters | None = None, dt: float = 1e-3, bias: Tensor | None = None
+        self,
+        p: ReLPSPParameters | None = None,
+        dt: float = 1e-3,
+        bias: Tensor | None = None,
+        silent_grad: float = 0.0,
     ) -> None:
-        super().__init__(ReLPSPParameters() if p is None else p, dt, bias)
+        super().__init__(ReLPSPParameters() if p is None else p, dt, bias, silent_grad)
 
     def forward(
         self, input_tensor: Tensor, state: ReLPSPState | None = None
@@ -139,7 +156,9 @@ class ReLPSP(_ReLPSPBase):
         if clock is None and self.bias is not None:
             first = input_tensor[:1] + self.bias
             input_tensor = torch.cat([first, input_tensor[1:]])
-        z, _, clock = relpsp_clock_sequence(input_tensor, clock, self._theta(input_tensor), self.dt)
+        z, _, clock = relpsp_clock_sequence(
+            input_tensor, clock, self._theta(input_tensor), self.dt, self.silent_grad
+        )
         return z, _to_norse(clock)
 
 

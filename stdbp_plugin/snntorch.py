@@ -38,6 +38,10 @@ class ReLPSP(snn.Leaky):
         init_hidden, output: as in ``snn.Leaky``.
         bias: optional tensor added to the input current at step 0 only, i.e. an input spike
             at t = 0 (how ``nn.Linear.bias`` maps onto ReL-PSP; ``convert`` moves it here).
+        silent_grad: 0 (default) = exact STDBP. > 0: a neuron that has not fired yet passes
+            silent_grad * min(dL/dspk, 0) to its potential, so that a loss asking a silent
+            output to fire earlier (``ce_temporal_loss`` does, at the last step) revives it.
+            ``convert`` sets it on the output layer only.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class ReLPSP(snn.Leaky):
         init_hidden: bool = False,
         output: bool = False,
         bias: Tensor | None = None,
+        silent_grad: float = 0.0,
     ) -> None:
         theta = torch.as_tensor(threshold, dtype=torch.get_default_dtype()).detach().clone()
         if not torch.isfinite(theta).all() or (theta <= 0).any():
@@ -66,6 +71,9 @@ class ReLPSP(snn.Leaky):
         if bias is not None and not isinstance(bias, nn.Parameter):
             bias = nn.Parameter(torch.as_tensor(bias))
         self.bias = bias
+        if not silent_grad >= 0:
+            raise ValueError(f"silent_grad must be >= 0, got {silent_grad}")
+        self.silent_grad = float(silent_grad)
 
     # ---- state ---------------------------------------------------------------------------
     def _init_mem(self) -> None:  # called by snn.Leaky.__init__ instead of registering `mem`
@@ -145,7 +153,7 @@ class ReLPSP(snn.Leaky):
         if self._clock is None and self.bias is not None:
             current = current + self.bias
         spk, self._mem, self._clock = relpsp_clock_step(
-            current, self._clock, self.threshold, self.dt
+            current, self._clock, self.threshold, self.dt, self.silent_grad
         )
         return spk
 

@@ -37,12 +37,16 @@ class HatSpike(torch.autograd.Function):
 
     Summed over the steps m this gives dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt: the spike is
     treated as a hat split between steps k and k+1 (its share of step k+1 is t*/dt - k).
+    Optional revival of silent neurons (``silent_grad`` > 0, off by default): a neuron that has
+    not fired by step m gets dL/dV_m = silent_grad * min(dL/ds_m, 0) / dt, i.e. only a "fire
+    earlier" push on its end-of-step potential V_m (not part of exact STDBP; the 1/dt makes
+    the resulting weight update independent of the time unit).
     """
 
     @staticmethod
-    def forward(ctx, t_spike: Tensor, k_spike: Tensor, m: int, dt: float) -> Tensor:
+    def forward(ctx, t_spike, k_spike, v_end, m: int, dt: float, silent_grad: float):
         ctx.save_for_backward(k_spike)
-        ctx.m, ctx.dt = m, dt
+        ctx.m, ctx.dt, ctx.silent_grad = m, dt, silent_grad
         return (k_spike == m).to(t_spike.dtype)
 
     @staticmethod
@@ -50,24 +54,32 @@ class HatSpike(torch.autograd.Function):
         (k_spike,) = ctx.saved_tensors
         fired = k_spike >= 0
         sign = (fired & (k_spike == ctx.m - 1)).to(grad.dtype) - (k_spike == ctx.m).to(grad.dtype)
-        return grad * sign / ctx.dt, None, None, None
+        grad_v = None
+        if ctx.silent_grad and ctx.needs_input_grad[2]:
+            grad_v = torch.where(
+                fired, torch.zeros_like(grad), grad.clamp(max=0) * (ctx.silent_grad / ctx.dt)
+            )
+        return grad * sign / ctx.dt, None, grad_v, None, None, None
 
 
 class HatSpikeTrain(torch.autograd.Function):
     """Whole train [T, ...]: s_m = [k_spike == m]; dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt,
-    with dL/ds_T = 0 (no step after the last) and steps counted from ``k0``."""
+    with dL/ds_T = 0 (no step after the last) and steps counted from ``k0``; ``silent_grad``
+    as in :class:`HatSpike` for the steps before the spike (or all, if silent)."""
 
     @staticmethod
-    def forward(ctx, t_spike: Tensor, k_spike: Tensor, num_steps: int, k0: int, dt: float):
+    def forward(
+        ctx, t_spike, k_spike, v_end, num_steps: int, k0: int, dt: float, silent_grad: float
+    ):
         steps = torch.arange(k0, k0 + num_steps, device=k_spike.device)
         steps = steps.view(-1, *([1] * k_spike.ndim))
-        ctx.save_for_backward(k_spike)
-        ctx.k0, ctx.dt = k0, dt
+        ctx.save_for_backward(k_spike, steps)
+        ctx.k0, ctx.dt, ctx.silent_grad = k0, dt, silent_grad
         return (k_spike.unsqueeze(0) == steps).to(t_spike.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        (k_spike,) = ctx.saved_tensors
+        k_spike, steps = ctx.saved_tensors
         num_steps = grad.shape[0]
         padded = torch.cat([grad, grad.new_zeros(1, *grad.shape[1:])])
         local = k_spike - ctx.k0  # index of the spike inside this train
@@ -79,7 +91,13 @@ class HatSpikeTrain(torch.autograd.Function):
         before = (k_spike >= 0) & (local == -1)
         g_t = torch.where(inside, g_next - g_k, torch.zeros_like(g_k))
         g_t = g_t + torch.where(before, grad[0], torch.zeros_like(g_k))
-        return g_t / ctx.dt, None, None, None, None
+        grad_v = None
+        if ctx.silent_grad and ctx.needs_input_grad[2]:
+            not_yet = (k_spike < 0).unsqueeze(0) | (steps < k_spike.unsqueeze(0))
+            grad_v = torch.where(
+                not_yet, grad.clamp(max=0) * (ctx.silent_grad / ctx.dt), torch.zeros_like(grad)
+            )
+        return g_t / ctx.dt, None, grad_v, None, None, None, None
 
 
 def _check_dt(dt: float) -> None:
@@ -101,7 +119,11 @@ def _fire(s: Tensor, p: Tensor, tau_next: Tensor | float, threshold: Tensor | fl
 
 
 def relpsp_clock_step(
-    current: Tensor, state: ClockState | None, threshold: float | Tensor = 1.0, dt: float = 1.0
+    current: Tensor,
+    state: ClockState | None,
+    threshold: float | Tensor = 1.0,
+    dt: float = 1.0,
+    silent_grad: float = 0.0,
 ) -> tuple[Tensor, Tensor, ClockState]:
     """One step k of clock-driven ReL-PSP neurons: returns (spikes s_k, V(tau_{k+1}), new state).
 
@@ -120,12 +142,16 @@ def relpsp_clock_step(
     v_end, fires, t_new = _fire(s, p, (k + 1) * dt, threshold, free)
     t_spike = torch.where(fires, t_new, state.t_spike)
     k_spike = torch.where(fires, torch.full_like(state.k_spike, k), state.k_spike)
-    spikes = HatSpike.apply(t_spike, k_spike, k, dt)
+    spikes = HatSpike.apply(t_spike, k_spike, v_end, k, dt, silent_grad)
     return spikes, v_end, ClockState(s, p, t_spike, k_spike, k + 1)
 
 
 def relpsp_clock_sequence(
-    currents: Tensor, state: ClockState | None, threshold: float | Tensor = 1.0, dt: float = 1.0
+    currents: Tensor,
+    state: ClockState | None,
+    threshold: float | Tensor = 1.0,
+    dt: float = 1.0,
+    silent_grad: float = 0.0,
 ) -> tuple[Tensor, Tensor, ClockState]:
     """The same as stepping :func:`relpsp_clock_step` over dim 0 of ``currents`` [T, ...],
     without a Python loop: cumsum over time, the crossing test, the first crossing step,
@@ -150,6 +176,6 @@ def relpsp_clock_sequence(
     t_spike = torch.where(fired, t_new, state.t_spike)
     k_new = first.squeeze(0) + k0
     k_spike = torch.where(fired, k_new, state.k_spike)
-    spikes = HatSpikeTrain.apply(t_spike, k_spike, num_steps, k0, dt)
+    spikes = HatSpikeTrain.apply(t_spike, k_spike, v_end, num_steps, k0, dt, silent_grad)
     new_state = ClockState(s[-1], p[-1], t_spike, k_spike, k0 + num_steps)
     return spikes, v_end, new_state

@@ -5,7 +5,8 @@ DESIGN section 2, so that composing them with clock-driven ReL-PSP neurons gives
 gradients:
 
     times_to_spikes:  dL/dt = (dL/ds_{k+1} - dL/ds_k) / dt         (k = floor(t / dt))
-    spikes_to_times:  dL/ds_k = -dt * dL/dt at the first-spike step k, 0 elsewhere
+    spikes_to_times:  dL/ds_k = -dt * dL/dt at the first-spike step k (the last step T-1 for
+                      a silent neuron, as snnTorch's temporal losses count it), 0 elsewhere
 
 (the second is snnTorch's ce_temporal_loss convention; through a hat it gives back dL/dt).
 """
@@ -37,9 +38,11 @@ class _SpikesToTimes(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         first, fired = ctx.saved_tensors
-        g = torch.where(fired & torch.isfinite(grad), -grad * ctx.dt, torch.zeros_like(grad))
+        g = torch.where(torch.isfinite(grad), -grad * ctx.dt, torch.zeros_like(grad))
+        # a silent neuron counts as spiking at the last step (snnTorch's convention)
+        step = torch.where(fired, first, torch.full_like(first, ctx.num_steps - 1))
         out = grad.new_zeros(ctx.num_steps, *grad.shape)
-        out.scatter_(0, first.unsqueeze(0), g.unsqueeze(0))
+        out.scatter_(0, step.unsqueeze(0), g.unsqueeze(0))
         return out, None
 
 
@@ -68,7 +71,9 @@ class _TimesToSpikes(torch.autograd.Function):
 def spikes_to_times(spikes: Tensor, dt: float = 1.0) -> Tensor:
     """First-spike time of each neuron of a time-first train [T, B, ...]: t = k dt, +inf if silent.
 
-    Any non-zero entry counts as a spike. Backward: dL/ds_k = -dt dL/dt at the first-spike step.
+    Any non-zero entry counts as a spike. Backward: dL/ds_k = -dt dL/dt at the first-spike step
+    (step T-1 for a silent neuron: a gradient that reaches +inf, e.g. from
+    ``temporal_cross_entropy(keep_target_alive=...)``, lands there).
     """
     if not isinstance(spikes, Tensor) or spikes.ndim < 2:
         raise ValueError(

@@ -1,0 +1,128 @@
+"""What convert needs to know about each framework's neurons (imports only what is loaded)."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch import Tensor, nn
+
+
+class SnnTorchAdapter:
+    """snnTorch: Leaky / Lapicque -> ReLPSP, Synaptic -> ReLPSPSynaptic; time unit = one step."""
+
+    name = "snntorch"
+    default_dt = 1.0
+
+    def __init__(self) -> None:
+        import snntorch as snn
+
+        from stdbp_plugin import snntorch as relpsp
+
+        self.snn, self.relpsp = snn, relpsp
+        self.recurrent = tuple(getattr(snn, n) for n in ("RLeaky", "RSynaptic") if hasattr(snn, n))
+
+    def is_neuron(self, m: nn.Module) -> bool:
+        return isinstance(m, self.snn.SpikingNeuron)
+
+    def check(self, name: str, m: nn.Module) -> None:
+        if isinstance(m, self.recurrent):
+            raise ValueError(
+                f"convert: cannot convert {name!r} ({type(m).__name__}): recurrent "
+                "neurons have no ReL-PSP counterpart (feed-forward only)"
+            )
+        if isinstance(m, self.relpsp.ReLPSP):
+            return
+        if not isinstance(m, (self.snn.Leaky, self.snn.Lapicque, self.snn.Synaptic)):
+            raise ValueError(
+                f"convert: cannot convert {name!r} ({type(m).__name__}): only "
+                "Leaky, Lapicque and Synaptic neurons are supported"
+            )
+
+    def threshold(self, m: nn.Module) -> Tensor:
+        """Threshold in the units of the event-driven layers (weights x time)."""
+        return m.threshold.detach().clone().float()
+
+    def dt_of(self, m: nn.Module) -> float | None:
+        return getattr(m, "dt", None) if isinstance(m, self.relpsp.ReLPSP) else None
+
+    def clock(
+        self, m: nn.Module, dt: float, theta: Tensor, bias: Tensor | None, silent_grad: float
+    ) -> nn.Module:
+        synaptic = isinstance(m, (self.snn.Synaptic, self.relpsp.ReLPSPSynaptic))
+        cls = self.relpsp.ReLPSPSynaptic if synaptic else self.relpsp.ReLPSP
+        learn = isinstance(m.threshold, nn.Parameter)
+        new = cls(theta, dt, learn, m.init_hidden, m.output, bias, silent_grad)
+        return new.to(m.threshold.device)
+
+
+class NorseAdapter:
+    """Norse: LIFCell / LIFBoxCell -> ReLPSPCell, LIF -> ReLPSP, gain 1/dt, threshold v_th."""
+
+    name = "norse"
+    default_dt = 1e-3
+
+    def __init__(self) -> None:
+        import norse.torch as norse
+
+        from stdbp_plugin import norse as relpsp
+
+        self.norse, self.relpsp = norse, relpsp
+        self.cells = (norse.LIFCell, norse.LIFBoxCell)
+        self.sequences = (norse.LIF,)
+        self.ours = (relpsp.ReLPSPCell, relpsp.ReLPSP)
+
+    def is_neuron(self, m: nn.Module) -> bool:
+        from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+
+        return isinstance(m, (SNN, SNNCell, SNNRecurrent, SNNRecurrentCell) + self.ours)
+
+    def check(self, name: str, m: nn.Module) -> None:
+        from norse.torch.module.snn import SNNRecurrent, SNNRecurrentCell
+
+        if isinstance(m, (SNNRecurrent, SNNRecurrentCell)):
+            raise ValueError(
+                f"convert: cannot convert {name!r} ({type(m).__name__}): recurrent "
+                "neurons have no ReL-PSP counterpart (feed-forward only)"
+            )
+        if not isinstance(m, self.cells + self.sequences + self.ours):
+            raise ValueError(
+                f"convert: cannot convert {name!r} ({type(m).__name__}): only "
+                "LIF, LIFCell and LIFBoxCell neurons are supported"
+            )
+
+    def threshold(self, m: nn.Module) -> Tensor:
+        """v_th dt: the threshold of the equivalent event-driven layer (gain 1/dt, see clock)."""
+        return (torch.as_tensor(m.p.v_th, dtype=torch.float32) * float(m.dt)).detach().clone()
+
+    def dt_of(self, m: nn.Module) -> float | None:
+        return float(m.dt)
+
+    def clock(
+        self, m: nn.Module, dt: float, theta: Tensor, bias: Tensor | None, silent_grad: float
+    ) -> nn.Module:
+        """Gain g = 1/dt (not the LIF's tau_mem_inv): one unit of input current raises V by one
+        unit per step, the scale on which the snnTorch conversion fires on latency-coded input
+        (Norse's default LIF gain, 100/s at dt = 1 ms, leaves most ReL-PSP neurons silent)."""
+        gain = torch.as_tensor(1.0 / dt, dtype=torch.float32)
+        p = self.relpsp.ReLPSPParameters(tau_mem_inv=gain, v_th=theta * gain)
+        seq = isinstance(m, self.sequences + (self.relpsp.ReLPSP,))
+        cls = self.relpsp.ReLPSP if seq else self.relpsp.ReLPSPCell
+        return cls(p, dt, bias, silent_grad)
+
+
+def adapter_for(model: nn.Module):
+    """The adapter of the framework whose neurons ``model`` contains (ValueError if none)."""
+    found = []
+    if "snntorch" in sys.modules:
+        a = SnnTorchAdapter()
+        if any(a.is_neuron(m) for m in model.modules()):
+            found.append(a)
+    if "norse" in sys.modules:
+        a = NorseAdapter()
+        if any(a.is_neuron(m) for m in model.modules()):
+            found.append(a)
+    if len(found) != 1:
+        what = "neurons of both snnTorch and Norse" if found else "no snnTorch or Norse neuron"
+        raise ValueError(f"convert: model must hold spiking neurons of one framework; found {what}")
+    return found[0]
