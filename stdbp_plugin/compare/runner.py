@@ -1,0 +1,52 @@
+"""Run the comparison: each model trains in a fresh process (clean peak-memory figures)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import tempfile
+import traceback
+from pathlib import Path
+
+from stdbp_plugin.compare.train_one import MODELS, CompareConfig, train_one
+
+
+def _child(name: str, cfg_dict: dict, out_path: str) -> None:
+    try:
+        result = train_one(name, CompareConfig(**cfg_dict))
+    except Exception as err:  # reported to the parent, which raises
+        result = {
+            "model": name,
+            "error": f"{type(err).__name__}: {err}",
+            "trace": traceback.format_exc(),
+        }
+    Path(out_path).write_text(json.dumps(result))
+
+
+def run_models(
+    models: tuple[str, ...], cfg: CompareConfig, isolate: bool = True, log=print
+) -> list[dict]:
+    """Train and test each model in turn; with ``isolate`` each in its own spawned process."""
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"models must be drawn from {MODELS}, got {name!r}")
+    results = []
+    for name in models:
+        log(f"[bold]training {name}[/bold] ({cfg.epochs} epochs, {cfg.dataset})")
+        if not isolate:
+            results.append(train_one(name, cfg))
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            proc = mp.get_context("spawn").Process(
+                target=_child, args=(name, cfg.to_dict(), str(out))
+            )
+            proc.start()
+            proc.join()
+            if not out.exists():
+                raise RuntimeError(f"training {name} died (exit code {proc.exitcode})")
+            result = json.loads(out.read_text())
+        if "error" in result:
+            raise RuntimeError(f"training {name} failed: {result['error']}\n{result['trace']}")
+        results.append(result)
+    return results
