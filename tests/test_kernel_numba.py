@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stdbp_plugin.functional import relpsp_linear
@@ -72,6 +72,9 @@ def assert_forward_matches(t, w, theta):
 
 
 @SETTINGS
+@example(case=make_case(1, 1, 5, 1, 0.3, 0.25), dtype=torch.float64)  # batch 1, N_out 1
+@example(case=make_case(2, 4, 8, 1, 0.0, 0.5), dtype=torch.float32)  # N_out 1, all tied pairs
+@example(case=make_case(3, 1, 1, 3, 0.0, None), dtype=torch.float64)  # a single input
 @given(case=cases, dtype=st.sampled_from([torch.float64, torch.float32]))
 def test_forward_equals_reference(case, dtype):
     t, w, _, theta = case
@@ -90,6 +93,9 @@ def grads(t, w, bias, theta, backend, coeff):
 
 
 @SETTINGS
+@example(case=make_case(1, 1, 5, 1, 0.3, 0.25), dtype=torch.float64)  # batch 1, N_out 1
+@example(case=make_case(2, 4, 8, 1, 0.0, 0.5), dtype=torch.float32)  # N_out 1, all tied pairs
+@example(case=make_case(3, 1, 1, 3, 0.0, None), dtype=torch.float64)  # a single input
 @given(case=cases, dtype=st.sampled_from([torch.float64, torch.float32]))
 def test_gradients_equal_reference(case, dtype):
     t, w, bias, theta = case
