@@ -9,9 +9,10 @@ Dynamics (DESIGN section 2) with Norse's time unit (seconds, dt = 1e-3) and a ga
     V(t) = g * (S t - P),   S = sum_k c_k,   P = sum_k c_k k dt
 
 fire once when V((k+1) dt) >= v_th, at t* = (v_th / g + P) / S. The gain ``tau_mem_inv`` (1/s)
-plays the role of Norse's membrane rate: with the default 100/s a constant input current c
-raises V by about 0.1 c per 1 ms step, as the first step of Norse's default LIF does. It is the
-same as an event-driven ReL-PSP layer with threshold v_th / g and times in seconds.
+defaults to 1000/s = 1/dt: one unit of input current raises V by one unit per 1 ms step, the
+scale on which converted models fire on latency-coded inputs (Norse's LIF rate of 100/s leaves
+most ReL-PSP neurons of an nn.Linear-initialised net silent within 30 steps). The cell equals an
+event-driven ReL-PSP layer with threshold v_th / g and times in seconds.
 ``bias`` (optional) is an input spike at t = 0; ``silent_grad`` (default 0 = exact STDBP) lets
 a silent neuron receive a "fire earlier" push, see ``stdbp_plugin.functional.clock.HatSpike``.
 """
@@ -34,7 +35,7 @@ from stdbp_plugin.functional.spike_trains import spikes_to_times
 class ReLPSPParameters(NamedTuple):
     """tau_mem_inv: gain g of the ReL-PSP kernel g max(0, t - t_i), in 1/s; v_th: threshold."""
 
-    tau_mem_inv: Tensor = torch.as_tensor(100.0)
+    tau_mem_inv: Tensor = torch.as_tensor(1000.0)
     v_th: Tensor = torch.as_tensor(1.0)
 
 
