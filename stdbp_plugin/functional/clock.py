@@ -165,7 +165,7 @@ def relpsp_clock_sequence(
     k0 = int(state.k)
     view = (-1,) + (1,) * (currents.ndim - 1)
     steps = torch.arange(k0, k0 + num_steps, device=currents.device).view(view)
-    tau = (steps * dt).to(currents.dtype)
+    tau = steps.to(currents.dtype) * dt
     s = state.s + torch.cumsum(currents, 0)
     p = state.p + torch.cumsum(currents * tau, 0)
     free = (state.k_spike < 0).unsqueeze(0)
