@@ -93,3 +93,16 @@ def test_float32_gradients_match_float64(backend, seed):
         grads[dtype] = [a.grad.double() for a in args]
     for g32, g64 in zip(grads[torch.float32], grads[torch.float64], strict=True):
         torch.testing.assert_close(g32, g64, rtol=1e-4, atol=1e-4)
+
+
+def test_overflowing_spike_time_is_silent_with_finite_gradients(backend):
+    """Regression (found by hypothesis): a denormal slope S makes (theta + P) / S overflow to
+    +inf; that neuron must count as silent, not send 0 * (1/S = inf) = NaN into the gradients."""
+    t_in = torch.tensor([[0.0, 0.0, float("inf")]], dtype=torch.float64, requires_grad=True)
+    weight = torch.tensor([[1.0, 0.0, 1.0], [5e-324, 5e-324, 1.0]], dtype=torch.float64)
+    weight.requires_grad_()
+    t_out = relpsp_linear(t_in, weight, backend=backend)
+    assert t_out[0, 0].item() == 1.0 and torch.isinf(t_out[0, 1])
+    t_out[0, 0].backward()
+    assert torch.isfinite(t_in.grad).all() and torch.isfinite(weight.grad).all()
+    torch.testing.assert_close(t_in.grad, torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64))

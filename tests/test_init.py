@@ -34,7 +34,7 @@ def test_hidden_fire_on_mnist(mnist_root):
     from torchvision.datasets import MNIST
 
     data = MNIST(root=str(mnist_root), train=False, download=False)
-    x = data.data[:256].reshape(256, -1).float() / 255.0
+    x = data.data[:64].reshape(64, -1).float() / 255.0
     torch.manual_seed(0)
     hidden = ReLPSPLinear(784, 800, backend="torch")
     output = ReLPSPLinear(800, 10, backend="torch")

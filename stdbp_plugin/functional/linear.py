@@ -18,6 +18,12 @@ class _ReLPSPLinear(torch.autograd.Function):
             t_in = torch.cat([t_in.new_zeros(t_in.shape[0], 1), t_in], dim=1)
             weight = torch.cat([bias[:, None], weight], dim=1)
         t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
+        # (theta + P) / S overflows to +inf when S is denormal-small: that neuron is silent
+        # (else backward computes 0 * (1/S = inf) = NaN for it)
+        overflow = torch.isinf(t_out) & (n_causal > 0)
+        if overflow.any():
+            n_causal = n_causal.masked_fill(overflow, 0)
+            slope = slope.masked_fill(overflow, 0.0)
         if horizon is not None:
             late = t_out > horizon
             t_out = t_out.masked_fill(late, float("inf"))
