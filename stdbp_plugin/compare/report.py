@@ -120,7 +120,10 @@ def _plot_raster(results, path: Path) -> None:
             if row < len(r["raster"]):
                 times, idx = r["raster"][row]
                 ax.scatter(times, idx, s=2, color="black")
-            ax.set_xlim(left=0)
+                if not times:
+                    note = "LI read-out (no spikes)" if r["model"] == "norse" else "no spikes"
+                    ax.text(0.5, 0.5, note, ha="center", va="center", transform=ax.transAxes)
+            ax.set_xlim(0, max([1.0, *(max(t) for t, _ in r["raster"] if t)]) * 1.02)
             if row == 0:
                 ax.set_title(LABELS.get(r["model"], r["model"]), fontsize=9)
             if col == 0:

@@ -137,11 +137,13 @@ class SpikingClassifier(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Refuse a checkpoint of another architecture with a clear error (before the
-        state_dict load would fail on a size mismatch)."""
+        """Refuse a checkpoint of another architecture with a clear ValueError, before the
+        state_dict load would fail on a size mismatch."""
         saved = checkpoint.get("hyper_parameters")
-        if saved is None:
-            raise ValueError("checkpoint has no 'hyper_parameters': not saved by this classifier")
+        if not isinstance(saved, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+            raise ValueError(
+                "checkpoint lacks 'hyper_parameters' or 'state_dict': not saved by this classifier"
+            )
         for key in self.ARCHITECTURE_KEYS:
             mine, theirs = self.hparams.get(key), saved.get(key)
             if _normal(mine) != _normal(theirs):
@@ -149,6 +151,20 @@ class SpikingClassifier(L.LightningModule):
                     f"checkpoint does not match the model: it was saved with {key}={theirs!r}, "
                     f"the model has {key}={mine!r}"
                 )
+        own = self.state_dict()
+        theirs = checkpoint["state_dict"]
+        problems = [f"missing {k}" for k in own if k not in theirs]
+        problems += [f"unexpected {k}" for k in theirs if k not in own]
+        problems += [
+            f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+            for k, v in theirs.items()
+            if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
+        ]
+        if problems:
+            raise ValueError(
+                "checkpoint does not match the model architecture "
+                f"(spec={self.hparams.get('spec')!r}): " + "; ".join(problems[:5])
+            )
 
 
 def _normal(value):

@@ -81,3 +81,17 @@ class EpochTimer(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.times.append(time.perf_counter() - self._start - self._val_time)
         pl_module.log("train/epoch_time_s", self.times[-1])
+
+
+class MetricHistory(L.Callback):
+    """Values of the named logged metrics at the end of every training epoch (after its
+    validation), in ``self.values[name]`` (NaN where a metric was not logged)."""
+
+    def __init__(self, names: tuple[str, ...] = ("val/acc",)) -> None:
+        self.names = tuple(names)
+        self.values: dict[str, list[float]] = {n: [] for n in self.names}
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for name in self.names:
+            value = trainer.callback_metrics.get(name)
+            self.values[name].append(float(value) if value is not None else float("nan"))
