@@ -148,7 +148,9 @@ def test_checkpoint_restores_exactly_with_weights_only(tmp_path):
 def test_silent_layer_warning():
     L.seed_everything(0, verbose=False)
     dm = SpikingDataModule(max_samples=60, batch_size=30, val_split=0.5)
-    model = STDBPClassifier("20-10", threshold=1e6, lr=1e-6)  # nothing can reach the threshold
+    model = STDBPClassifier("20-10", lr=1e-6)
+    with torch.no_grad():
+        model.net.layers[0].weight.fill_(-1.0)  # all slopes < 0: no hidden neuron can fire
     stats = SpikeStatisticsCallback(probe_size=30)
     with pytest.warns(UserWarning, match="layer 0 .* is silent"):
         trainer(max_epochs=1, callbacks=[stats]).fit(model, dm)
