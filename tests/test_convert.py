@@ -1,0 +1,322 @@
+"""stdbp_plugin.convert: structure, weights, errors, clock vs event, and training on MNIST."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+snn = pytest.importorskip("snntorch")
+norse = pytest.importorskip("norse.torch")
+from snntorch import functional as SF  # noqa: E402
+from snntorch import spikegen, utils  # noqa: E402
+
+import stdbp_plugin as stdbp  # noqa: E402
+from stdbp_plugin import norse as relpsp_norse  # noqa: E402
+from stdbp_plugin import snntorch as relpsp_snn  # noqa: E402
+from stdbp_plugin.convert import EventDrivenModel  # noqa: E402
+from stdbp_plugin.functional import first_spike_predict, temporal_cross_entropy, times_to_spikes  # noqa: E402
+from stdbp_plugin.nn import ReLPSPLinear  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+N_TRAIN, N_TEST, N_HIDDEN = 400, 300, 48  # small: the whole file must stay well under 2 min
+
+
+def test_import_stdbp_plugin_imports_no_framework():
+    code = (
+        "import stdbp_plugin, sys; assert 'snntorch' not in sys.modules and 'norse' not in "
+        "sys.modules; assert callable(stdbp_plugin.convert); "
+        "assert 'snntorch' not in sys.modules and 'norse' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def _snn_mlp(n_in=784, n_hid=64, beta=0.9):
+    return nn.Sequential(
+        nn.Linear(n_in, n_hid),
+        snn.Leaky(beta=beta, init_hidden=True),
+        nn.Linear(n_hid, 10),
+        snn.Leaky(beta=beta, init_hidden=True, output=True),
+    )
+
+
+def test_clock_mode_swaps_neurons_keeps_weights_and_leaves_the_original_alone():
+    net = _snn_mlp(20, 8)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    out = stdbp.convert(net, "clock")
+    assert isinstance(net[1], snn.Leaky) and not isinstance(net[1], relpsp_snn.ReLPSP)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert isinstance(out[1], relpsp_snn.ReLPSP) and isinstance(out[3], relpsp_snn.ReLPSP)
+    assert out[1].init_hidden and out[3].output
+    torch.testing.assert_close(out[0].weight, net[0].weight)
+    # a Linear's bias becomes the neuron's input spike at t = 0
+    assert out[0].bias is None and torch.equal(out[1].bias, net[0].bias)
+    assert out[1].silent_grad == 0.0 and out[3].silent_grad > 0  # revival on the output only
+    same = stdbp.convert(net, "clock", inplace=True)
+    assert same is net and isinstance(net[1], relpsp_snn.ReLPSP)
+
+
+def test_tutorial_style_module_with_explicit_state_runs_unchanged():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(12, 8)
+            self.lif1 = snn.Synaptic(alpha=0.9, beta=0.8)
+            self.fc2 = nn.Linear(8, 3)
+            self.lif2 = snn.Lapicque(beta=0.9)
+
+        def forward(self, x):
+            syn1, mem1 = self.lif1.init_synaptic()
+            mem2 = self.lif2.init_lapicque()
+            spk_rec = []
+            for step in range(x.shape[0]):
+                spk1, syn1, mem1 = self.lif1(self.fc1(x[step]), syn1, mem1)
+                spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+                spk_rec.append(spk2)
+            return torch.stack(spk_rec)
+
+    torch.manual_seed(0)
+    net = Net()
+    out = stdbp.convert(net)
+    assert isinstance(out.lif1, relpsp_snn.ReLPSPSynaptic) and isinstance(
+        out.lif2, relpsp_snn.ReLPSP
+    )
+    spk = out((torch.rand(15, 4, 12) < 0.3).float())
+    assert spk.shape == (15, 4, 3) and (spk.sum(0) <= 1).all()
+
+
+def test_norse_clock_mode_swaps_lif_and_cells():
+    model = norse.SequentialState(
+        norse.Lift(nn.Linear(10, 6)), norse.LIF(), nn.Linear(6, 3), norse.LIFBoxCell()
+    )
+    out = stdbp.convert(model)
+    assert isinstance(out[1], relpsp_norse.ReLPSP) and isinstance(out[3], relpsp_norse.ReLPSPCell)
+    assert out[1].dt == 1e-3 and float(out[1].p.tau_mem_inv) == pytest.approx(1000.0)
+    assert out[0].lifted_module.bias is None and out[1].bias is not None
+    assert isinstance(model[1], norse.LIF)  # original untouched
+    cell = stdbp.convert(norse.SequentialState(nn.Linear(4, 2), norse.LIFCell()))
+    assert isinstance(cell[1], relpsp_norse.ReLPSPCell)
+
+
+def test_event_mode_returns_an_event_driven_model_with_the_weights():
+    net = _snn_mlp(20, 8)
+    event = stdbp.convert(net, "event")
+    assert isinstance(event, EventDrivenModel)
+    linears = [m for m in event.layers if isinstance(m, ReLPSPLinear)]
+    assert len(linears) == 2
+    assert torch.equal(linears[0].weight, net[0].weight) and torch.equal(
+        linears[1].bias, net[2].bias
+    )
+    spikes = (torch.rand(12, 5, 20) < 0.2).float()
+    train, t_out = event(spikes)
+    assert train.shape == (12, 5, 10) and t_out.shape == (5, 10)
+
+
+@pytest.mark.parametrize(
+    "build, mode, match",
+    [
+        (
+            lambda: nn.Sequential(nn.Linear(4, 3), snn.RLeaky(beta=0.9, linear_features=3)),
+            "clock",
+            "'1'.*recurrent",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 3), snn.Alpha(alpha=0.9, beta=0.8)),
+            "clock",
+            "'1'.*Alpha",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 3), nn.ReLU(), snn.Leaky(beta=0.9)),
+            "clock",
+            "'1'.*ReLU",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.9), nn.Linear(3, 2)),
+            "event",
+            "'2'.*not followed",
+        ),
+        (
+            lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), snn.Leaky(beta=0.9)),
+            "event",
+            "'1'.*AvgPool2d",
+        ),
+        (lambda: nn.Sequential(nn.Linear(4, 3)), "clock", "no snnTorch or Norse"),
+        (
+            lambda: norse.SequentialState(nn.Linear(4, 3), norse.LIFRecurrentCell(3, 3)),
+            "clock",
+            "'1'.*recurrent",
+        ),
+        (lambda: _snn_mlp(4, 3), "fast", "mode"),
+    ],
+)
+def test_what_cannot_be_converted_raises_naming_the_module(build, mode, match):
+    model = build()
+    before = [type(m) for m in model.modules()]
+    with pytest.raises(ValueError, match=match):
+        stdbp.convert(model, mode)
+    assert [type(m) for m in model.modules()] == before
+
+
+def test_conv_pool_model_converts_in_both_modes():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.MaxPool2d(2),
+        snn.Leaky(beta=0.9, init_hidden=True),
+        nn.Flatten(),
+        nn.Linear(4 * 3 * 3, 5),
+        snn.Leaky(beta=0.9, init_hidden=True, output=True),
+    )
+    x = (torch.rand(10, 2, 1, 8, 8) < 0.3).float()
+    clock = stdbp.convert(net, "clock")
+    utils.reset(clock)
+    rec = torch.stack([clock(x[k])[0] for k in range(10)])
+    assert rec.shape == (10, 2, 5)
+    train, t_out = stdbp.convert(net, "event")(x)
+    assert train.shape == (10, 2, 5) and t_out.shape == (2, 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# real MNIST
+
+
+def _mnist(n):
+    root = Path(os.environ.get("STDBP_DATA_DIR", REPO.parent / "shared" / "data"))
+    if not (root / "MNIST" / "raw").is_dir():
+        pytest.skip(f"MNIST raw files not found under {root} (set STDBP_DATA_DIR)")
+    datasets = pytest.importorskip("torchvision.datasets")
+    ds = datasets.MNIST(root=str(root), train=True, download=False)
+    return ds.data[:n].float().div(255).view(n, -1), ds.targets[:n]
+
+
+def _latency(x, steps):
+    return spikegen.latency(
+        x, num_steps=steps, tau=5, threshold=0.01, clip=True, normalize=True, linear=True
+    )
+
+
+def test_event_and_clock_predictions_agree_as_dt_falls():
+    x, _ = _mnist(120)
+    torch.manual_seed(0)
+    net = _snn_mlp(784, 64)
+    horizon = 20.0
+    t_in = horizon * (1 - x)
+    t_in[x < 0.05] = float("inf")
+    agreement = {}
+    for steps in (10, 100):
+        dt = horizon / steps
+        spikes = times_to_spikes(t_in, steps, dt)
+        clock = stdbp.convert(net, "clock", dt=dt, sample=spikes[:, :100])
+        event = stdbp.convert(net, "event", dt=dt, sample=spikes[:, :100])
+        with torch.no_grad():
+            utils.reset(clock)
+            for k in range(steps):
+                clock(spikes[k])
+            t_clock = clock[3].spike_time
+            _, t_event = event(spikes)
+        fired = torch.isfinite(t_clock).any(1) & (t_event < horizon).any(1)
+        assert fired.float().mean() > 0.9
+        agree = first_spike_predict(t_clock) == first_spike_predict(t_event)
+        agreement[steps] = float(agree[fired].float().mean())
+    assert agreement[100] > agreement[10] and agreement[100] > 0.9, agreement
+
+
+def _train_snntorch(mode):
+    """The snnTorch tutorial loop: latency input, step loop, ce_temporal_loss, Adam."""
+    x, y = _mnist(N_TRAIN + N_TEST)
+    torch.manual_seed(0)
+    steps = 25
+    model = stdbp.convert(_snn_mlp(784, N_HIDDEN), mode)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loss_fn = SF.ce_temporal_loss()
+
+    def forward_pass(data):
+        if mode == "event":
+            return model(data)[0]
+        utils.reset(model)
+        spk_rec = []
+        for step in range(data.size(0)):
+            spk_out, _ = model(data[step])
+            spk_rec.append(spk_out)
+        return torch.stack(spk_rec)
+
+    losses = []
+    for _ in range(2):
+        for i in range(0, N_TRAIN, 50):
+            spk_rec = forward_pass(_latency(x[i : i + 50], steps))
+            loss = loss_fn(spk_rec, y[i : i + 50])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    with torch.no_grad():
+        acc = SF.accuracy_temporal(forward_pass(_latency(x[N_TRAIN:], steps)), y[N_TRAIN:])
+    return losses, acc
+
+
+@pytest.mark.parametrize("mode", ["clock", "event"])
+def test_snntorch_tutorial_script_trains_after_convert(mode):
+    losses, acc = _train_snntorch(mode)
+    assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4, losses
+    assert acc > 0.3, acc  # chance is 0.1
+
+
+def _train_norse(mode):
+    """A Norse script: SpikeLatencyLIFEncoder, SequentialState of Lift(Linear) + LIF, decoded by
+    first-spike time, temporal cross-entropy."""
+    x, y = _mnist(N_TRAIN + N_TEST)
+    torch.manual_seed(0)
+    steps = 30
+    encoder = norse.SpikeLatencyLIFEncoder(steps)
+    net = norse.SequentialState(
+        norse.Lift(nn.Linear(784, N_HIDDEN)),
+        norse.LIF(),
+        norse.Lift(nn.Linear(N_HIDDEN, 10)),
+        norse.LIF(),
+    )
+    model = stdbp.convert(net, mode)
+    decoder = relpsp_norse.FirstSpikeTimeDecoder(dt=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+    def times(data):
+        if mode == "event":
+            return model(data)[1]  # the exact times (a spike after T dt is just late)
+        z, _ = model(data)
+        return decoder(z)
+
+    losses = []
+    for _ in range(2):
+        for i in range(0, N_TRAIN, 50):
+            t = times(encoder(5 * x[i : i + 50]))
+            loss = temporal_cross_entropy(t, y[i : i + 50], tau=2e-3, keep_target_alive=1000.0)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    with torch.no_grad():
+        acc = (first_spike_predict(times(encoder(5 * x[N_TRAIN:]))) == y[N_TRAIN:]).float().mean()
+    return losses, float(acc)
+
+
+@pytest.mark.parametrize("mode", ["clock", "event"])
+def test_norse_script_trains_after_convert(mode):
+    losses, acc = _train_norse(mode)
+    assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4, losses
+    assert acc > 0.3, acc
+
+
+def test_calibration_from_a_sample_makes_a_silent_norse_model_fire():
+    x, _ = _mnist(100)
+    torch.manual_seed(0)
+    encoder = norse.SpikeLatencyLIFEncoder(30)
+    spikes = encoder(5 * x)
+    net = norse.SequentialState(norse.Lift(nn.Linear(784, 64)), norse.LIF())
+    lif_z, _ = net(spikes)
+    assert lif_z.sum(0).gt(0).float().mean() < 0.05  # Norse's own LIF: almost silent
+    calibrated = stdbp.convert(net, sample=spikes, fire_fraction=0.8)
+    z, _ = calibrated(spikes)
+    fired = z.sum(0).gt(0).float().mean()
+    assert 0.2 < fired < 0.8
