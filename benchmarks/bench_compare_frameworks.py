@@ -152,19 +152,21 @@ def label(config: dict) -> str:
     return config["model"] + t
 
 
-def quiet_imports() -> None:
-    """Import the frameworks once, without Norse's torch.jit.script deprecation noise."""
+def quiet_imports(models: tuple[str, ...] = MODELS) -> None:
+    """Import the frameworks ``models`` need, without Norse's torch.jit.script warnings."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-    import norse.torch  # noqa: F401
-    import snntorch  # noqa: F401
+    if "norse" in models:
+        import norse.torch  # noqa: F401
+    if "snntorch" in models or "norse" in models:  # both use snnTorch's latency encoder
+        import snntorch  # noqa: F401
 
 
 def memory_child(config: dict) -> None:
     """Entry of the fresh subprocess: print the memory figures of one configuration as JSON."""
     import json
 
-    quiet_imports()
+    quiet_imports((config["model"],))
     common.set_threads(config["threads"])
     print(json.dumps(common.step_memory(make_step(config), config["device"])))
 
