@@ -11,44 +11,35 @@ benchmarks/results/kernel.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
-import time
-from pathlib import Path
+import sys
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch / numba start OpenMP
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results" / "kernel.json"
+import argparse  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
+import common  # noqa: E402
+import torch  # noqa: E402
 
-def data_dir() -> Path:
-    env = os.environ.get("STDBP_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-
-
-def load_mnist_pixels(n: int) -> tuple[torch.Tensor | None, str]:
-    """The first n MNIST training images as [n, 784] in [0, 1], or None when the files lack."""
-    root = data_dir()
-    if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-        return None, "random"
-    from torchvision.datasets import MNIST
-
-    images = MNIST(root=str(root), train=True, download=False).data[:n]
-    return images.reshape(n, -1).float() / 255.0, "mnist"
+RESULTS = common.RESULTS_DIR / "kernel.json"
 
 
 def input_times(batch: int, n_in: int, seed: int) -> tuple[torch.Tensor, str]:
+    """Latency-coded MNIST (n_in == 784 and files found) or random pixels, 20% active."""
     from stdbp_plugin.functional import latency_encode
 
-    pixels, source = load_mnist_pixels(batch) if n_in == 784 else (None, "random")
-    if pixels is None:
+    if n_in == 784:
+        pixels, _, source = common.mnist_batch(batch, seed)
+    else:
         g = torch.Generator().manual_seed(seed)
         pixels = torch.rand(batch, n_in, generator=g)
-        pixels = torch.where(torch.rand(batch, n_in, generator=g) < 0.2, pixels, 0.0)
+        pixels, source = (
+            torch.where(torch.rand(batch, n_in, generator=g) < 0.2, pixels, 0.0),
+            "random",
+        )
     return latency_encode(pixels), source
 
 
@@ -59,7 +50,7 @@ def median_ms(fn, repeats: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return common.median_ms(times)
 
 
 def main() -> None:
@@ -74,10 +65,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
-    import numba
-
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    common.set_threads(args.threads)
 
     from stdbp_plugin.functional import relpsp_linear
     from stdbp_plugin.kernels import numba_cpu, reference
@@ -118,26 +106,18 @@ def main() -> None:
         "speedup_numba_over_torch": {
             k: rows["torch"][k] / rows["numba"][k] for k in ("forward_ms", "forward_backward_ms")
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "load_avg_1min": os.getloadavg()[0],
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numba": numba.__version__,
-        },
+        "machine": common.machine_info(args.threads),
     }
     print(
         f"{args.batch} x {args.n_in} -> {args.n_out}, input {source}, "
         f"{100 * result['active_inputs']:.1f}% active inputs, {args.threads} threads, "
-        f"load avg {result['machine']['load_avg_1min']:.1f}"
+        f"load avg {result['machine']['load_avg_1_5_15min'][0]:.1f}"
     )
     print(f"{'pass':<22}{'numba ms':>10}{'torch ms':>12}{'torch/numba':>13}")
     for key, label in (("forward_ms", "forward"), ("forward_backward_ms", "forward+backward")):
         nb, ref = rows["numba"][key], rows["torch"][key]
         print(f"{label:<22}{nb:>10.1f}{ref:>12.1f}{ref / nb:>12.1f}x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    common.write_json(args.out, result)
 
 
 if __name__ == "__main__":
