@@ -166,13 +166,20 @@ def relpsp_clock_sequence(
     view = (-1,) + (1,) * (currents.ndim - 1)
     steps = torch.arange(k0, k0 + num_steps, device=currents.device).view(view)
     tau = steps.to(currents.dtype) * dt
-    s = state.s + torch.cumsum(currents, 0)
-    p = state.p + torch.cumsum(currents * tau, 0)
-    free = (state.k_spike < 0).unsqueeze(0)
-    v_end, crosses, t_all = _fire(s, p, tau + dt, threshold, free)
+    s = torch.cumsum(currents, 0)
+    p = torch.cumsum(currents * tau, 0)
+    if state.k != 0 or state.s.requires_grad or state.s.any() or state.p.any():
+        s, p = s + state.s, p + state.p  # (skipped for a fresh state: adding zeros is exact)
+    v_end = s * ((steps + 1).to(currents.dtype) * dt) - p
+    crosses = (v_end >= threshold) & (s > 0)
+    not_fired = state.k_spike < 0
+    if not bool(not_fired.all()):
+        crosses = crosses & not_fired.unsqueeze(0)
     fired = crosses.any(0)
     first = crosses.to(torch.uint8).argmax(0, keepdim=True)
-    t_new = t_all.gather(0, first).squeeze(0)
+    s_k = s.gather(0, first).squeeze(0)
+    p_k = p.gather(0, first).squeeze(0)
+    t_new = (threshold + p_k) / torch.where(fired, s_k, torch.ones_like(s_k))
     t_spike = torch.where(fired, t_new, state.t_spike)
     k_new = first.squeeze(0) + k0
     k_spike = torch.where(fired, k_new, state.k_spike)
