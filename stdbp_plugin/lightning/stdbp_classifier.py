@@ -25,7 +25,9 @@ class STDBPClassifier(SpikingClassifier):
         horizon: spikes later than this count as silent (None: no limit). Bounds how late a
             neuron with a tiny slope can fire, which keeps the loss and gradients tame.
         max_inv_slope: optional clamp of 1/S in the backward pass (None: exact STDBP).
-        tau, keep_target_alive: of the temporal cross-entropy.
+        tau, keep_target_alive, t_silent: of the temporal cross-entropy (t_silent: the time
+            that stands in for a silent output; None = the batch's latest spike + tau, which
+            depends on the batch, so a fixed value makes DDP match a single process exactly).
         optimizer, lr, weight_decay, scheduler: "adam" | "adamw" | "sgd"; "cosine" | "step" | "none".
         backend: event-driven kernel backend ("auto", "torch", "numba").
     """
@@ -41,6 +43,7 @@ class STDBPClassifier(SpikingClassifier):
         max_inv_slope: float | None = None,
         tau: float = 0.5,
         keep_target_alive: float = 1.0,
+        t_silent: float | None = None,
         optimizer: str = "adam",
         lr: float = 3e-3,
         weight_decay: float = 0.0,
@@ -74,7 +77,9 @@ class STDBPClassifier(SpikingClassifier):
     def evaluate(self, x: Tensor, y: Tensor) -> BatchResult:
         run = self.net.run(x)
         hp = self.hparams
-        loss = temporal_cross_entropy(run.t_out, y, hp.tau, keep_target_alive=hp.keep_target_alive)
+        loss = temporal_cross_entropy(
+            run.t_out, y, hp.tau, t_silent=hp.t_silent, keep_target_alive=hp.keep_target_alive
+        )
         t_out = run.t_out.detach()
         first = t_out.min(dim=1).values / hp.t_max
         return BatchResult(
