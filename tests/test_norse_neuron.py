@@ -25,10 +25,13 @@ def _currents(steps=40, batch=4, n=6, seed=0):
     return spikes, w
 
 
-def test_sequence_equals_stepping_the_cell_outputs_and_gradients():
+@pytest.mark.parametrize("silent_grad, with_bias", [(0.0, False), (1.0, True)])
+def test_sequence_equals_stepping_the_cell_outputs_and_gradients(silent_grad, with_bias):
     spikes, w = _currents()
     p = ReLPSPParameters(tau_mem_inv=torch.as_tensor(1000.0), v_th=torch.as_tensor(1.0))
-    cell, seq = ReLPSPCell(p), ReLPSP(p)
+    bias = torch.linspace(-0.2, 0.3, 6, dtype=torch.float64) if with_bias else None
+    cell = ReLPSPCell(p, bias=bias, silent_grad=silent_grad)
+    seq = ReLPSP(p, bias=bias, silent_grad=silent_grad)
     r = torch.randn(40, 4, 6, dtype=torch.float64)
 
     state, zs = None, []
