@@ -129,6 +129,11 @@ def test_event_mode_returns_an_event_driven_model_with_the_weights():
             "'1'.*Alpha",
         ),
         (
+            lambda: nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.9, graded_spikes_factor=2.0)),
+            "clock",
+            "'1'.*graded",
+        ),
+        (
             lambda: nn.Sequential(nn.Linear(4, 3), nn.ReLU(), snn.Leaky(beta=0.9)),
             "clock",
             "'1'.*ReLU",

@@ -38,6 +38,12 @@ class SnnTorchAdapter:
                 f"convert: cannot convert {name!r} ({type(m).__name__}): only "
                 "Leaky, Lapicque and Synaptic neurons are supported"
             )
+        graded = getattr(m, "graded_spikes_factor", torch.tensor(1.0))
+        if getattr(m, "inhibition", False) or m.state_quant or not bool((graded == 1).all()):
+            raise ValueError(
+                f"convert: cannot convert {name!r} ({type(m).__name__}): inhibition, state_quant "
+                "and graded spikes have no ReL-PSP counterpart"
+            )
 
     def threshold(self, m: nn.Module) -> Tensor:
         """Threshold in the units of the event-driven layers (weights x time)."""
