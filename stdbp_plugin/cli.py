@@ -136,8 +136,32 @@ def run_lightning_cli(argv: list[str]) -> int:
 
     from stdbp_plugin.data import SpikingDataModule
     from stdbp_plugin.lightning.base import SpikingClassifier
+    from stdbp_plugin.lightning.checkpoint import check_checkpoint
 
-    LightningCLI(
+    class STDBPCLI(LightningCLI):
+        """LightningCLI that checks --ckpt_path (clear error, weights-only) before running."""
+
+        def _check_ckpt(self) -> None:
+            path = self.config[self.subcommand].get("ckpt_path")
+            if path and path not in ("last", "best", "hpc", "registry"):
+                check_checkpoint(path)
+
+        def before_fit(self) -> None:
+            self._check_ckpt()
+
+        def before_validate(self) -> None:
+            self._check_ckpt()
+
+        def before_test(self) -> None:
+            self._check_ckpt()
+
+    for i, arg in enumerate(argv):  # LightningCLI reads the checkpoint before any hook runs
+        path = arg.split("=", 1)[1] if arg.startswith("--ckpt_path=") else None
+        if arg == "--ckpt_path" and i + 1 < len(argv):
+            path = argv[i + 1]
+        if path and path not in ("last", "best", "hpc", "registry"):
+            check_checkpoint(path)
+    STDBPCLI(
         SpikingClassifier,
         SpikingDataModule,
         subclass_mode_model=True,

@@ -13,7 +13,7 @@ from stdbp_plugin.compare.threads import set_threads  # noqa: E402
 from stdbp_plugin.lightning import SpikingDataModule, STDBPClassifier  # noqa: E402
 from stdbp_plugin.lightning.checkpoint import check_checkpoint  # noqa: E402
 
-EPOCHS = 4
+EPOCHS = 3
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ class CrashAt(L.Callback):
 
 def run(ckpt_dir, seed=0, crash_at=None, resume=None, spec="100-10"):
     L.seed_everything(seed, verbose=False)
-    dm = SpikingDataModule(max_samples=160, batch_size=16, val_split=0.25, seed=5)
+    dm = SpikingDataModule(max_samples=120, batch_size=16, val_split=0.2, seed=5)
     model = STDBPClassifier(spec)
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=-1)]
     if crash_at is not None:
