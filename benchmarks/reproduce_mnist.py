@@ -56,14 +56,16 @@ def main() -> None:
         "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )
     ap.add_argument("--hidden", default="800", help="hidden sizes, e.g. 800 or 800-400")
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--lr-min", type=float, default=1e-5, help="cosine schedule floor")
     ap.add_argument("--tau", type=float, default=0.5)
     ap.add_argument("--t-max", type=float, default=1.0)
     ap.add_argument("--keep-target-alive", type=float, default=1.0)
-    ap.add_argument("--max-inv-slope", type=float, default=None)
+    ap.add_argument("--max-inv-slope", type=float, default=5.0)
+    ap.add_argument("--horizon", type=float, default=4.0, help="later spikes count as silent")
+    ap.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -81,7 +83,7 @@ def main() -> None:
     model = build(hidden, args.t_max, args.backend)
     for m in model:
         if isinstance(m, snn.ReLPSPLinear):
-            m.max_inv_slope = args.max_inv_slope
+            m.max_inv_slope, m.horizon = args.max_inv_slope, args.horizon
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs, eta_min=args.lr_min)
     history = []
@@ -98,6 +100,8 @@ def main() -> None:
             )
             opt.zero_grad()
             loss.backward()
+            if args.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             opt.step()
             total, n = total + loss.item() * len(idx), n + len(idx)
             bar.set_postfix(loss=f"{total / n:.4f}")
@@ -108,31 +112,35 @@ def main() -> None:
             {"epoch": epoch + 1, "train_loss": total / n, "test_acc": acc, "epoch_s": epoch_time}
         )
         print(f"epoch {epoch + 1:3d}  loss {total / n:.4f}  test acc {acc:.4f}  {epoch_time:.1f} s")
-    out = Path(args.out)
+        save(Path(args.out), vars(args), history, model)
+
+
+def save(out: Path, args: dict, history: list[dict], model: nn.Module) -> None:
+    """Write (after every epoch, so an interrupted run keeps its figures) JSON, weights, plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     out.parent.mkdir(parents=True, exist_ok=True)
     best = max(h["test_acc"] for h in history)
     summary = {
-        "args": vars(args),
+        "args": args,
         "history": history,
         "final_test_acc": history[-1]["test_acc"],
         "best_test_acc": best,
     }
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
     torch.save(model.state_dict(), out.with_suffix(".pt"))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([h["epoch"] for h in history], [100 * h["test_acc"] for h in history], marker="o")
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"STDBP 784-{args.hidden}-10 on MNIST")
+    ax.set(
+        xlabel="epoch", ylabel="test accuracy (%)", title=f"STDBP 784-{args['hidden']}-10 on MNIST"
+    )
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=120)
-    print(
-        f"final test accuracy {history[-1]['test_acc']:.4f} (best {best:.4f}); wrote {out}.json/.png"
-    )
+    plt.close(fig)
 
 
 if __name__ == "__main__":
