@@ -296,7 +296,7 @@ def _train_norse(mode):
     for _ in range(2):
         for i in range(0, N_TRAIN, 50):
             t = times(encoder(5 * x[i : i + 50]))
-            loss = temporal_cross_entropy(t, y[i : i + 50], tau=2e-3, keep_target_alive=1000.0)
+            loss = temporal_cross_entropy(t, y[i : i + 50], tau=2e-3, keep_target_alive=1.0)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

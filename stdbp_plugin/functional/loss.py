@@ -9,18 +9,20 @@ from torch import Tensor
 
 class _SilentIndicator(torch.autograd.Function):
     """Forward: 1 where t is +inf, else 0. Backward: passes the gradient to silent entries only,
-    as if d(indicator)/dt = 1 there (the layer turns it into 'fire earlier', see relpsp_linear)."""
+    as if d(indicator)/dt = 1 / tau there (the layer turns it into 'fire earlier', see
+    relpsp_linear); 1 / tau is the largest push the cross-entropy gives a spiking target."""
 
     @staticmethod
-    def forward(ctx, t):
+    def forward(ctx, t, tau):
         silent = torch.isinf(t)
         ctx.save_for_backward(silent)
+        ctx.tau = tau
         return silent.to(t.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (silent,) = ctx.saved_tensors
-        return grad * silent
+        return grad * silent / ctx.tau, None
 
 
 def default_silent_time(t_out: Tensor, tau: float) -> Tensor:
@@ -46,8 +48,10 @@ def temporal_cross_entropy(
     output time + tau, so a silent neuron counts as firing after every real spike); the
     replacement is a constant, so a silent output gets no gradient from the cross-entropy.
     ``keep_target_alive > 0`` adds a term equal to that weight for each sample whose target
-    neuron is silent; its gradient reaches the silent target and, through the layer, raises the
-    weights of the inputs that spiked (dt/dw = -1 for them) until the target fires again.
+    neuron is silent; its gradient, keep_target_alive / tau (the cross-entropy's own scale, so
+    the same value works whatever the time unit), reaches the silent target and, through the
+    layer, raises the weights of the inputs that spiked (dt/dw = -1 for them) until the target
+    fires again. This is a heuristic outside exact STDBP (a silent neuron's exact gradient is 0).
     """
     if not isinstance(t_out, Tensor) or t_out.ndim != 2:
         raise ValueError(
@@ -75,7 +79,7 @@ def temporal_cross_entropy(
     loss = F.cross_entropy(-t_eff / tau, target, reduction="none")
     if keep_target_alive > 0:
         t_target = t_out.gather(1, target[:, None]).squeeze(1)
-        loss = loss + keep_target_alive * _SilentIndicator.apply(t_target)
+        loss = loss + keep_target_alive * _SilentIndicator.apply(t_target, tau)
     if reduction == "mean":
         return loss.mean()
     return loss.sum() if reduction == "sum" else loss
