@@ -3,7 +3,7 @@ latency, spikes per sample, synaptic operations, accuracy and wall-clock cost.
 
 The model is nn.Sequential(LatencyEncoder(t_max), ReLPSPLinear(784, 800), ReLPSPLinear(800, 10))
 with the state dict of benchmarks/results/mnist_mlp.pt (written by reproduce_mnist.py; t_max
-read from mnist_mlp.json). Without that file it is trained here briefly (--train-epochs,
+and horizon read from mnist_mlp.json). Without that file it is trained here briefly (--train-epochs,
 default 1) and the output says so: the figures are then those of an under-trained model.
 
 Figures (stdbp_plugin.metrics):
@@ -50,10 +50,13 @@ MODEL = common.RESULTS_DIR / "mnist_mlp.pt"
 RESULTS = common.RESULTS_DIR / "inference.json"
 
 
-def build(t_max: float) -> nn.Sequential:
-    """The reproduce_mnist.py model: encoder, 784 -> 800 -> 10 ReL-PSP layers."""
+def build(t_max: float, horizon: float | None = None) -> nn.Sequential:
+    """The reproduce_mnist.py model: encoder, 784 -> 800 -> 10 ReL-PSP layers; ``horizon``
+    (spikes later than it count as silent) is a layer attribute, not part of the state dict."""
     return nn.Sequential(
-        snn.LatencyEncoder(t_max=t_max), snn.ReLPSPLinear(784, 800), snn.ReLPSPLinear(800, 10)
+        snn.LatencyEncoder(t_max=t_max),
+        snn.ReLPSPLinear(784, 800, horizon=horizon),
+        snn.ReLPSPLinear(800, 10, horizon=horizon),
     )
 
 
@@ -83,11 +86,19 @@ def train_briefly(
 def load_model(path: Path, args: argparse.Namespace) -> tuple[nn.Sequential, str]:
     """The trained model and a line saying where it came from."""
     if path.exists():
-        meta = path.with_suffix(".json")
-        t_max = json.loads(meta.read_text())["args"]["t_max"] if meta.exists() else 1.0
-        model = build(t_max)
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        run = meta.get("args", {})
+        if str(run.get("hidden", "800")) != "800":
+            raise ValueError(f"{path} holds a 784-{run['hidden']}-10 model; expected 784-800-10")
+        t_max, horizon = run.get("t_max", 1.0), run.get("horizon")
+        model = build(t_max, horizon)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model, f"loaded {path} (t_max={t_max})"
+        epochs = len(meta.get("history", [])) or "unknown"
+        return model, (
+            f"loaded {path} (t_max={t_max}, horizon={horizon}, epochs trained: {epochs}, "
+            f"test acc at save: {meta.get('final_test_acc', 'unknown')})"
+        )
     print(f"NOTE: {path} not found; training briefly ({args.train_epochs} epoch(s)) instead")
     model = build(1.0)
     seconds = train_briefly(model, args.train_epochs, args.train_samples, 128, args.seed)
