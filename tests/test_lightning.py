@@ -9,7 +9,7 @@ import torch
 
 L = pytest.importorskip("lightning")
 import stdbp_plugin as stdbp  # noqa: E402
-from stdbp_plugin.compare.threads import set_threads  # noqa: E402
+from stdbp_plugin.compare.threads import restore_threads, set_threads  # noqa: E402
 from stdbp_plugin.lightning import (  # noqa: E402
     SpikeStatisticsCallback,
     SpikingDataModule,
@@ -21,10 +21,9 @@ from stdbp_plugin.lightning.spec import LayerSpec, output_shapes, parse_spec  # 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    n = torch.get_num_threads()
-    set_threads(1)  # torch and numba: same float summation order in every run
+    previous = set_threads(1)  # torch and numba: same float summation order in every run
     yield
-    torch.set_num_threads(n)
+    restore_threads(previous)
 
 
 def trainer(**kw) -> L.Trainer:

@@ -9,7 +9,7 @@ import torch
 L = pytest.importorskip("lightning")
 from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
 
-from stdbp_plugin.compare.threads import set_threads  # noqa: E402
+from stdbp_plugin.compare.threads import restore_threads, set_threads  # noqa: E402
 from stdbp_plugin.lightning import SpikingDataModule, STDBPClassifier  # noqa: E402
 from stdbp_plugin.lightning.checkpoint import check_checkpoint  # noqa: E402
 
@@ -18,10 +18,9 @@ EPOCHS = 3
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    n = torch.get_num_threads()
-    set_threads(1)
+    previous = set_threads(1)
     yield
-    torch.set_num_threads(n)
+    restore_threads(previous)
 
 
 class CrashAt(L.Callback):

@@ -1,18 +1,33 @@
-"""Fix the number of CPU threads of PyTorch (and numba, if loaded) for fair timings."""
+"""Fix the number of CPU threads of PyTorch (and numba, if installed) for fair timings."""
 
 from __future__ import annotations
 
 import torch
 
 
-def set_threads(n: int) -> None:
-    """torch.set_num_threads(n) and numba.set_num_threads(min(n, numba's pool size))."""
+def set_threads(n: int) -> tuple[int, int | None]:
+    """torch.set_num_threads(n) and numba.set_num_threads(min(n, numba's pool size)).
+
+    Returns the previous (torch, numba) thread counts, for ``restore_threads``.
+    """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a positive int, got {n!r}")
+    previous = (torch.get_num_threads(), None)
     torch.set_num_threads(n)
     try:
         import numba
 
+        previous = (previous[0], numba.get_num_threads())
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     except ImportError:  # numba is optional at run time
         pass
+    return previous
+
+
+def restore_threads(previous: tuple[int, int | None]) -> None:
+    """Undo ``set_threads`` with the counts it returned."""
+    torch.set_num_threads(previous[0])
+    if previous[1] is not None:
+        import numba
+
+        numba.set_num_threads(previous[1])

@@ -63,14 +63,22 @@ def _latencies(model, loader) -> list[float]:
 
 def train_one(name: str, cfg: CompareConfig) -> dict:
     """Fit ``name`` on ``cfg.dataset`` with a Lightning Trainer, test it, return the figures."""
+    from stdbp_plugin.compare.threads import restore_threads, set_threads
+
+    previous = set_threads(cfg.threads)
+    try:
+        return _train_one(name, cfg)
+    finally:
+        restore_threads(previous)
+
+
+def _train_one(name: str, cfg: CompareConfig) -> dict:
     import lightning as L
 
     from stdbp_plugin.compare.memory import PeakRSS
-    from stdbp_plugin.compare.threads import set_threads
     from stdbp_plugin.lightning import EpochTimer, SpikingDataModule
     from stdbp_plugin.lightning.callbacks import MetricHistory
 
-    set_threads(cfg.threads)
     L.seed_everything(cfg.seed, verbose=False)
     dm = SpikingDataModule(
         cfg.dataset, cfg.data_dir, cfg.batch_size, max_samples=cfg.max_samples, seed=cfg.seed
