@@ -145,6 +145,22 @@ def test_checkpoint_restores_exactly_with_weights_only(tmp_path):
         STDBPClassifier.load_from_checkpoint(path, weights_only=True, spec="40-10")
 
 
+@pytest.mark.parametrize("framework", ["snntorch", "norse"])
+def test_surrogate_checkpoint_round_trip(tmp_path, framework):
+    pytest.importorskip(framework)
+    model = SurrogateClassifier(framework, spec="20-10", num_steps=5)
+    path = tmp_path / "s.ckpt"
+    ckpt = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": L.__version__}  # fmt: skip
+    torch.save(ckpt, path)
+    loaded = SurrogateClassifier.load_from_checkpoint(path, weights_only=True)
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    other = "norse" if framework == "snntorch" else "snntorch"
+    with pytest.raises(ValueError, match="framework"):
+        SurrogateClassifier(other, spec="20-10").on_load_checkpoint(torch.load(path))
+
+
 def test_silent_layer_warning():
     L.seed_everything(0, verbose=False)
     dm = SpikingDataModule(max_samples=60, batch_size=30, val_split=0.5)

@@ -42,6 +42,8 @@ class SurrogateClassifier(SpikingClassifier):
         optimizer, lr, weight_decay, scheduler: as for STDBPClassifier.
     """
 
+    ARCHITECTURE_KEYS = ("framework", "spec", "input_shape")
+
     def __init__(
         self,
         framework: str = "snntorch",
@@ -77,6 +79,10 @@ class SurrogateClassifier(SpikingClassifier):
         )  # fmt: skip
         self._setup_metrics(self.net.num_neuron_layers)
         self._encoder = None
+        if framework == "norse":
+            import norse.torch as norse
+
+            self._encoder = norse.ConstantCurrentLIFEncoder(num_steps, dt=dt)
 
     def encode(self, x: Tensor) -> Tensor:
         """Images [B, ...] in [0, 1] -> input spikes [T, B, ...]."""
@@ -85,10 +91,6 @@ class SurrogateClassifier(SpikingClassifier):
             from snntorch import spikegen
 
             return spikegen.rate(x, num_steps=steps)
-        if self._encoder is None:
-            import norse.torch as norse
-
-            self._encoder = norse.ConstantCurrentLIFEncoder(steps, dt=self.hparams.dt)
         return self._encoder(x * self.input_scale)
 
     def scores_over_time(self, readout: Tensor) -> Tensor:
