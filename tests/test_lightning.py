@@ -185,3 +185,25 @@ def test_spike_statistics_values():
     fired = torch.isfinite(model.net.run(x).layer_times[0])
     assert stats.history[0]["firing_fraction_l0"] == pytest.approx(fired.float().mean().item())
     assert stats.history[0]["silent_l0"] == pytest.approx((~fired.any(0)).float().mean().item())
+
+
+@pytest.mark.parametrize("framework", ["snntorch", "norse"])
+def test_surrogate_conv_spec_counts(framework):
+    """Conv + pool + dense baseline: counts agree with the recorded spike trains."""
+    pytest.importorskip(framework)
+    torch.manual_seed(0)
+    model = SurrogateClassifier(framework, spec="4C3p1-P2-12-10", num_steps=6)
+    x = torch.rand(3, 1, 8, 8)
+    spikes_in = model.encode(x)
+    run = model.net.run(spikes_in)
+    assert [t.shape for t in run.layer_spikes] == [(6, 3, 4, 8, 8), (6, 3, 12), (6, 3, 10)]
+    for i, train in enumerate(run.layer_spikes):
+        torch.testing.assert_close(run.spike_counts[:, i], train.flatten(2).sum((0, 2)))
+    pooled = torch.nn.functional.max_pool2d(run.layer_spikes[0].flatten(0, 1), 2)
+    expect = (
+        torch.nn.functional.conv2d(spikes_in.flatten(0, 1), torch.ones(1, 1, 3, 3), padding=1)
+        .reshape(6, 3, -1).sum((0, 2)) * 4
+        + pooled.reshape(6, 3, -1).sum((0, 2)) * 12
+        + run.layer_spikes[1].sum((0, 2)) * 10
+    )  # fmt: skip
+    torch.testing.assert_close(run.synops, expect)
