@@ -206,8 +206,11 @@ def backward(
     n_out = weight.shape[0]
     chunks = num_chunks(batch)
     t_np = _numpy(t_in)
-    grad_in = np.zeros((batch, n_in) if need_input_grad else (0, 0), dtype=np.float64)
-    grad_w_t = np.zeros((chunks, n_in, n_out) if need_weight_grad else (0, 0, 0), np.float64)
+    grad_in = np.zeros((batch, n_in) if need_input_grad else (0, 0), dtype=t_np.dtype)
+    # one weight-gradient buffer per thread, in the tensors' dtype (each entry is still computed
+    # in float64 before it is added), summed in place into the first: peak memory matters here
+    w_shape = (chunks, n_in, n_out) if need_weight_grad else (0, 0, 0)
+    grad_w_t = np.zeros(w_shape, dtype=t_np.dtype)
     if batch > 0 and (need_input_grad or need_weight_grad):
         _backward_kernel(
             _numpy(a),
@@ -222,7 +225,11 @@ def backward(
             grad_in,
             grad_w_t,
         )
-    dtype = t_in.dtype
-    g_in = torch.from_numpy(grad_in).to(dtype) if need_input_grad else None
-    g_w = torch.from_numpy(grad_w_t.sum(0).T).to(dtype).contiguous() if need_weight_grad else None
+    g_in = torch.from_numpy(grad_in) if need_input_grad else None
+    g_w = None
+    if need_weight_grad:
+        total = grad_w_t[0]
+        for c in range(1, chunks):
+            total += grad_w_t[c]
+        g_w = torch.from_numpy(total).T  # [O, I] view of the [I, O] buffer
     return g_in, g_w
