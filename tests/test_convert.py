@@ -325,3 +325,21 @@ def test_calibration_from_a_sample_makes_a_silent_norse_model_fire():
     z, _ = calibrated(spikes)
     fired = z.sum(0).gt(0).float().mean()
     assert 0.2 < fired < 0.8
+
+
+def test_convert_after_a_forward_pass_with_hidden_state():
+    """A model that has just run (snnTorch keeps a graph-attached ``mem`` on its neurons) converts,
+    and the original keeps its state untouched."""
+    net = nn.Sequential(
+        nn.Linear(6, 5),
+        snn.Leaky(beta=0.9, init_hidden=True),
+        nn.Linear(5, 3),
+        snn.Leaky(beta=0.9, init_hidden=True, output=True),
+    )
+    net(torch.rand(2, 6))
+    mem_before = net[1].mem
+    assert not mem_before.is_leaf
+    clock = stdbp.convert(net, mode="clock")
+    event = stdbp.convert(net, mode="event")
+    assert net[1].mem is mem_before
+    assert clock is not net and event is not net

@@ -28,6 +28,30 @@ MODES = ("clock", "event")
 SILENT_GRAD = 1.0
 
 
+def _copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy that also works after a forward pass: hidden state left on the neurons
+    (snnTorch's ``mem`` with ``init_hidden=True``) is part of an autograd graph, which
+    ``copy.deepcopy`` refuses; the copy gets that state detached instead."""
+    memo: dict[int, Tensor] = {}
+
+    def collect(value) -> None:
+        if isinstance(value, Tensor):
+            if not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+
+    for module in model.modules():
+        for name, value in vars(module).items():
+            if name != "_modules":
+                collect(value)
+    return copy.deepcopy(model, memo)
+
+
 def _move_bias(leaf) -> Tensor | None:
     """Take the bias off a Linear / Conv2d and return it shaped to broadcast over its output."""
     if leaf is None or leaf.module.bias is None:
@@ -100,7 +124,7 @@ def convert(
             thresholds = calibrate_thresholds(layers, links, t_in, horizon, fire_fraction)
         if mode == "event":
             return EventDrivenModel(layers, dt, silent_grad)
-    target = model if inplace else copy.deepcopy(model)
+    target = model if inplace else _copy_model(model)
     target_leaves = iter_leaves(target, adapter.is_neuron)
     last = neurons[-1].name
     for index, leaf in enumerate(target_leaves):
