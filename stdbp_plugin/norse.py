@@ -75,10 +75,19 @@ def _to_norse(state: ClockState) -> ReLPSPState:
 
 
 class _ReLPSPBase(nn.Module):
+    """Parameters shared by the cell and the sequence module: ``p`` (default
+    ``ReLPSPParameters()``), step ``dt`` in seconds, optional ``bias`` (an input spike at t = 0)
+    and ``silent_grad`` (off = exact STDBP; see stdbp_plugin.functional.clock)."""
+
     def __init__(
-        self, p: ReLPSPParameters, dt: float, bias: Tensor | None, silent_grad: float
+        self,
+        p: ReLPSPParameters | None = None,
+        dt: float = 1e-3,
+        bias: Tensor | None = None,
+        silent_grad: float = 0.0,
     ) -> None:
         super().__init__()
+        p = ReLPSPParameters() if p is None else p
         _check(p, dt)
         if not silent_grad >= 0:
             raise ValueError(f"silent_grad must be >= 0, got {silent_grad}")
@@ -114,15 +123,6 @@ class ReLPSPCell(_ReLPSPBase):
     ``state.k_spike >= 0``).
     """
 
-    def __init__(
-        self,
-        p: ReLPSPParameters | None = None,
-        dt: float = 1e-3,
-        bias: Tensor | None = None,
-        silent_grad: float = 0.0,
-    ) -> None:
-        super().__init__(ReLPSPParameters() if p is None else p, dt, bias, silent_grad)
-
     def forward(
         self, input_tensor: Tensor, state: ReLPSPState | None = None
     ) -> tuple[Tensor, ReLPSPState]:
@@ -139,15 +139,6 @@ class ReLPSPCell(_ReLPSPBase):
 class ReLPSP(_ReLPSPBase):
     """Whole sequence: ``z, state = module(input_tensor [T, B, ...], state)``; identical to
     stepping :class:`ReLPSPCell` over dim 0 (outputs and gradients), without a Python loop."""
-
-    def __init__(
-        self,
-        p: ReLPSPParameters | None = None,
-        dt: float = 1e-3,
-        bias: Tensor | None = None,
-        silent_grad: float = 0.0,
-    ) -> None:
-        super().__init__(ReLPSPParameters() if p is None else p, dt, bias, silent_grad)
 
     def forward(
         self, input_tensor: Tensor, state: ReLPSPState | None = None

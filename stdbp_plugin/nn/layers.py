@@ -28,8 +28,23 @@ class _ReLPSPBase(nn.Module):
     """Shared threshold / backend handling of the ReL-PSP layers."""
 
     def _setup(
-        self, out_features: int, threshold: float, learn_threshold: bool, per_neuron: bool
+        self,
+        weight_shape: tuple[int, ...],
+        bias: bool,
+        threshold: float,
+        learn_threshold: bool,
+        per_neuron: bool,
+        max_inv_slope: float | None,
+        horizon: float | None,
+        backend: str,
+        mean_gain: float,
+        std_gain: float,
     ) -> None:
+        out_features = weight_shape[0]
+        self.weight = nn.Parameter(torch.empty(weight_shape))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
+        self.mean_gain, self.std_gain = mean_gain, std_gain
         if not threshold > 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
         shape = (out_features,) if per_neuron else ()
@@ -38,6 +53,7 @@ class _ReLPSPBase(nn.Module):
             self.threshold = nn.Parameter(value)
         else:
             self.register_buffer("threshold", value)
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         theta = float(self.threshold.detach().mean())
@@ -66,12 +82,18 @@ class ReLPSPLinear(_ReLPSPBase):
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
-        self._setup(out_features, threshold, learn_threshold, per_neuron_threshold)
-        self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
-        self.mean_gain, self.std_gain = mean_gain, std_gain
-        self.reset_parameters()
+        self._setup(
+            (out_features, in_features),
+            bias,
+            threshold,
+            learn_threshold,
+            per_neuron_threshold,
+            max_inv_slope,
+            horizon,
+            backend,
+            mean_gain,
+            std_gain,
+        )
 
     def forward(self, t_in: Tensor) -> Tensor:
         return SF.relpsp_linear(
@@ -112,12 +134,18 @@ class ReLPSPConv2d(_ReLPSPBase):
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kh, kw))
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        self._setup(out_channels, threshold, learn_threshold, per_neuron_threshold)
-        self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
-        self.mean_gain, self.std_gain = mean_gain, std_gain
-        self.reset_parameters()
+        self._setup(
+            (out_channels, in_channels, kh, kw),
+            bias,
+            threshold,
+            learn_threshold,
+            per_neuron_threshold,
+            max_inv_slope,
+            horizon,
+            backend,
+            mean_gain,
+            std_gain,
+        )
 
     def forward(self, t_in: Tensor) -> Tensor:
         return SF.relpsp_conv2d(
