@@ -39,6 +39,15 @@ def build(hidden: list[int], t_max: float, backend: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Translate each 28x28 image by up to max_shift pixels in x and y (zeros fill in)."""
+    images = x.reshape(-1, 28, 28)
+    pad = torch.nn.functional.pad(images, (max_shift,) * 4)
+    dx, dy = torch.randint(0, 2 * max_shift + 1, (2, len(x))).tolist()
+    out = torch.stack([p[a : a + 28, b : b + 28] for p, a, b in zip(pad, dy, dx, strict=True)])
+    return out.reshape(len(x), -1)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
     correct = 0
@@ -66,6 +75,7 @@ def main() -> None:
     ap.add_argument("--max-inv-slope", type=float, default=5.0)
     ap.add_argument("--horizon", type=float, default=4.0, help="later spikes count as silent")
     ap.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
+    ap.add_argument("--shift", type=int, default=0, help="augment: random shifts up to N pixels")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -94,7 +104,7 @@ def main() -> None:
         bar = tqdm(range(0, len(x_tr), args.batch_size), desc=f"epoch {epoch + 1}", leave=False)
         for i in bar:
             idx = perm[i : i + args.batch_size]
-            t_out = model(x_tr[idx])
+            t_out = model(random_shift(x_tr[idx], args.shift) if args.shift else x_tr[idx])
             loss = SF.temporal_cross_entropy(
                 t_out, y_tr[idx], tau=args.tau, keep_target_alive=args.keep_target_alive
             )
@@ -130,8 +140,8 @@ def save(out: Path, args: dict, history: list[dict], model: nn.Module) -> None:
         "final_test_acc": history[-1]["test_acc"],
         "best_test_acc": best,
     }
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
-    torch.save(model.state_dict(), out.with_suffix(".pt"))
+    out.parent / f"{out.name}.json".write_text(json.dumps(summary, indent=2))
+    torch.save(model.state_dict(), out.parent / f"{out.name}.pt")
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([h["epoch"] for h in history], [100 * h["test_acc"] for h in history], marker="o")
     ax.set(
@@ -139,7 +149,7 @@ def save(out: Path, args: dict, history: list[dict], model: nn.Module) -> None:
     )
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    fig.savefig(out.parent / f"{out.name}.png", dpi=120)
     plt.close(fig)
 
 
