@@ -140,7 +140,7 @@ def save(out: Path, args: dict, history: list[dict], model: nn.Module) -> None:
         "final_test_acc": history[-1]["test_acc"],
         "best_test_acc": best,
     }
-    out.parent / f"{out.name}.json".write_text(json.dumps(summary, indent=2))
+    (out.parent / f"{out.name}.json").write_text(json.dumps(summary, indent=2))
     torch.save(model.state_dict(), out.parent / f"{out.name}.pt")
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([h["epoch"] for h in history], [100 * h["test_acc"] for h in history], marker="o")
