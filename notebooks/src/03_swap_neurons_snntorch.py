@@ -24,7 +24,7 @@ import stdbp_plugin as stdbp
 SMALL = os.environ.get("STDBP_NOTEBOOK_SMALL", "0") == "1"  # the test suite sets it
 DATA = os.environ.get("STDBP_DATA_DIR", "../../shared/data")
 torch.manual_seed(0)
-n_train, n_test, epochs = (256, 256, 1) if SMALL else (4000, 1000, 2)
+n_train, n_test, epochs = (256, 256, 1) if SMALL else (1000, 500, 2)
 tf = transforms.ToTensor()
 train = Subset(datasets.MNIST(DATA, train=True, download=False, transform=tf), range(n_train))
 test = Subset(datasets.MNIST(DATA, train=False, download=False, transform=tf), range(n_test))

@@ -21,7 +21,7 @@ from stdbp_plugin.norse import FirstSpikeTimeDecoder
 SMALL = os.environ.get("STDBP_NOTEBOOK_SMALL", "0") == "1"  # the test suite sets it
 DATA = os.environ.get("STDBP_DATA_DIR", "../../shared/data")
 torch.manual_seed(0)
-n_train, n_test, epochs = (256, 256, 2) if SMALL else (4000, 1000, 3)
+n_train, n_test, epochs = (256, 256, 2) if SMALL else (800, 500, 3)
 tf = transforms.ToTensor()
 train = Subset(datasets.MNIST(DATA, train=True, download=False, transform=tf), range(n_train))
 test = Subset(datasets.MNIST(DATA, train=False, download=False, transform=tf), range(n_test))
