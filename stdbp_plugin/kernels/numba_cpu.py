@@ -48,56 +48,69 @@ def _numpy(t: Tensor) -> np.ndarray:
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True)
-def _forward_kernel(t_in, order, weight_t, theta, n_chunks, t_out, n_causal, slope):
-    batch, n_in = t_in.shape
-    n_out = weight_t.shape[1]
+def _forward_parallel(t_in, order, weight_t, theta, n_chunks, t_out, n_causal, slope):
+    batch = t_in.shape[0]
     for c in prange(n_chunks):
-        s = np.empty(n_out, np.float64)
-        p = np.empty(n_out, np.float64)
-        k_fire = np.empty(n_out, np.int64)  # n_causal once fired, 0 while not
-        s_fire = np.empty(n_out, np.float64)
-        p_fire = np.empty(n_out, np.float64)
-        for b in range(c * batch // n_chunks, (c + 1) * batch // n_chunks):
-            order[b] = np.argsort(t_in[b], kind="mergesort")  # stable, +inf last
-            s[:] = 0.0
-            p[:] = 0.0
-            k_fire[:] = 0
-            s_fire[:] = 0.0
-            p_fire[:] = 0.0
-            n_fired = 0
-            for k in range(n_in):
-                i = order[b, k]
-                t_k = np.float64(t_in[b, i])
-                if not np.isfinite(t_k) or n_fired == n_out:
-                    break
-                w_row = weight_t[i]
-                for j in range(n_out):
-                    w = np.float64(w_row[j])
-                    s[j] += w
-                    p[j] += w * t_k
-                t_next = np.float64(t_in[b, order[b, k + 1]]) if k + 1 < n_in else np.inf
-                if not t_next > t_k:
-                    continue  # inside a group of tied inputs: test at its end only
-                # Branch-free (vectorisable) crossing test; after the last finite input
-                # t_next = inf and S > 0 makes S t_next - P = inf >= theta.
-                for j in range(n_out):
-                    new = (k_fire[j] == 0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j])
-                    k_fire[j] = k + 1 if new else k_fire[j]
-                    s_fire[j] = s[j] if new else s_fire[j]
-                    p_fire[j] = p[j] if new else p_fire[j]
-                    n_fired += np.int64(new)
+        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
+        _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
+
+
+@numba.njit(fastmath=False, cache=True)
+def _forward_serial(t_in, order, weight_t, theta, t_out, n_causal, slope):
+    _forward_rows(t_in, order, weight_t, theta, 0, t_in.shape[0], t_out, n_causal, slope)
+
+
+@numba.njit(fastmath=False, cache=True)
+def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope):
+    """The forward walk for samples start..stop-1 (one thread's share)."""
+    n_in = t_in.shape[1]
+    n_out = weight_t.shape[1]
+    s = np.empty(n_out, np.float64)
+    p = np.empty(n_out, np.float64)
+    k_fire = np.empty(n_out, np.int64)  # n_causal once fired, 0 while not
+    s_fire = np.empty(n_out, np.float64)
+    p_fire = np.empty(n_out, np.float64)
+    for b in range(start, stop):
+        order[b] = np.argsort(t_in[b], kind="mergesort")  # stable, +inf last
+        s[:] = 0.0
+        p[:] = 0.0
+        k_fire[:] = 0
+        s_fire[:] = 0.0
+        p_fire[:] = 0.0
+        n_fired = 0
+        for k in range(n_in):
+            i = order[b, k]
+            t_k = np.float64(t_in[b, i])
+            if not np.isfinite(t_k) or n_fired == n_out:
+                break
+            w_row = weight_t[i]
             for j in range(n_out):
-                k = k_fire[j]
-                n_causal[b, j] = k
-                if k == 0:
-                    t_out[b, j] = np.inf
-                    slope[b, j] = 0.0
-                    continue
-                lo = np.float64(t_in[b, order[b, k - 1]])
-                hi = np.float64(t_in[b, order[b, k]]) if k < n_in else np.inf
-                t_j = (theta[j] + p_fire[j]) / s_fire[j]
-                t_out[b, j] = min(max(t_j, lo), hi)  # rounding guard: stay in the segment
-                slope[b, j] = s_fire[j]
+                w = np.float64(w_row[j])
+                s[j] += w
+                p[j] += w * t_k
+            t_next = np.float64(t_in[b, order[b, k + 1]]) if k + 1 < n_in else np.inf
+            if not t_next > t_k:
+                continue  # inside a group of tied inputs: test at its end only
+            # Branch-free (vectorisable) crossing test; after the last finite input
+            # t_next = inf and S > 0 makes S t_next - P = inf >= theta.
+            for j in range(n_out):
+                new = (k_fire[j] == 0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j])
+                k_fire[j] = k + 1 if new else k_fire[j]
+                s_fire[j] = s[j] if new else s_fire[j]
+                p_fire[j] = p[j] if new else p_fire[j]
+                n_fired += np.int64(new)
+        for j in range(n_out):
+            k = k_fire[j]
+            n_causal[b, j] = k
+            if k == 0:
+                t_out[b, j] = np.inf
+                slope[b, j] = 0.0
+                continue
+            lo = np.float64(t_in[b, order[b, k - 1]])
+            hi = np.float64(t_in[b, order[b, k]]) if k < n_in else np.inf
+            t_j = (theta[j] + p_fire[j]) / s_fire[j]
+            t_out[b, j] = min(max(t_j, lo), hi)  # rounding guard: stay in the segment
+            slope[b, j] = s_fire[j]
 
 
 @numba.njit(fastmath=False, cache=True, inline="always")
@@ -121,53 +134,94 @@ def _dot4(x, y):
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True)
-def _backward_kernel(
+def _backward_parallel(
     a, t_in, t_out, weight_t, order, n_causal, n_chunks, need_in, need_w, grad_in, grad_w_t
 ):
-    batch, n_in = t_in.shape
-    n_out = weight_t.shape[1]
+    batch = t_in.shape[0]
     for c in prange(n_chunks):
-        act = np.empty(n_out, np.float64)  # a_bj while input k is still causal for j, else 0
-        act_t = np.empty(n_out, np.float64)  # a_bj * t_bj, same mask
-        n_ending = np.empty(n_in + 1, np.int64)
-        starts = np.empty(n_in + 2, np.int64)
-        ending = np.empty(n_out, np.int64)  # neurons grouped by n_causal (a bucket sort)
-        for b in range(c * batch // n_chunks, (c + 1) * batch // n_chunks):
-            n_ending[:] = 0
-            max_causal = 0
-            for j in range(n_out):
+        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
+        _backward_rows(
+            a,
+            t_in,
+            t_out,
+            weight_t,
+            order,
+            n_causal,
+            start,
+            stop,
+            need_in,
+            need_w,
+            grad_in,
+            grad_w_t[c],
+        )
+
+
+@numba.njit(fastmath=False, cache=True)
+def _backward_serial(a, t_in, t_out, weight_t, order, n_causal, need_in, need_w, grad_in, grad_w_t):
+    _backward_rows(
+        a,
+        t_in,
+        t_out,
+        weight_t,
+        order,
+        n_causal,
+        0,
+        t_in.shape[0],
+        need_in,
+        need_w,
+        grad_in,
+        grad_w_t[0],
+    )
+
+
+@numba.njit(fastmath=False, cache=True)
+def _backward_rows(
+    a, t_in, t_out, weight_t, order, n_causal, start, stop, need_in, need_w, grad_in, grad_w_t
+):
+    """The backward walk for samples start..stop-1 into one thread's dW buffer [I, O]."""
+    n_in = t_in.shape[1]
+    n_out = weight_t.shape[1]
+    act = np.empty(n_out, np.float64)  # a_bj while input k is still causal for j, else 0
+    act_t = np.empty(n_out, np.float64)  # a_bj * t_bj, same mask
+    n_ending = np.empty(n_in + 1, np.int64)
+    starts = np.empty(n_in + 2, np.int64)
+    ending = np.empty(n_out, np.int64)  # neurons grouped by n_causal (a bucket sort)
+    for b in range(start, stop):
+        n_ending[:] = 0
+        max_causal = 0
+        for j in range(n_out):
+            nc = n_causal[b, j]
+            a_j = np.float64(a[b, j])
+            if nc > 0 and a_j != 0.0:
+                act[j] = a_j
+                act_t[j] = a_j * np.float64(t_out[b, j])
+                n_ending[nc] += 1
+                max_causal = max(max_causal, nc)
+            else:
+                act[j] = 0.0
+                act_t[j] = 0.0
+        starts[0] = 0
+        for k in range(n_in + 1):
+            starts[k + 1] = starts[k] + n_ending[k]
+        fill = starts[: n_in + 1].copy()
+        for j in range(n_out):
+            if act[j] != 0.0:
                 nc = n_causal[b, j]
-                a_j = np.float64(a[b, j])
-                if nc > 0 and a_j != 0.0:
-                    act[j] = a_j
-                    act_t[j] = a_j * np.float64(t_out[b, j])
-                    n_ending[nc] += 1
-                    max_causal = max(max_causal, nc)
-                else:
-                    act[j] = 0.0
-                    act_t[j] = 0.0
-            starts[0] = 0
-            for k in range(n_in + 1):
-                starts[k + 1] = starts[k] + n_ending[k]
-            fill = starts[: n_in + 1].copy()
-            for j in range(n_out):
-                if act[j] != 0.0:
-                    nc = n_causal[b, j]
-                    ending[fill[nc]] = j
-                    fill[nc] += 1
-            for k in range(max_causal):
-                for m in range(starts[k], starts[k + 1]):  # leaving these neurons' causal sets
-                    act[ending[m]] = 0.0
-                    act_t[ending[m]] = 0.0
-                i = order[b, k]
-                w_row = weight_t[i]
-                if need_w:
-                    t_i = np.float64(t_in[b, i])
-                    g_row = grad_w_t[c, i]
-                    for j in range(n_out):
-                        g_row[j] += act[j] * t_i - act_t[j]
-                if need_in:
-                    grad_in[b, i] = _dot4(act, w_row)
+                ending[fill[nc]] = j
+                fill[nc] += 1
+        for k in range(max_causal):
+            for m in range(starts[k], starts[k + 1]):  # leaving these neurons' causal sets
+                act[ending[m]] = 0.0
+                act_t[ending[m]] = 0.0
+            i = order[b, k]
+            w_row = weight_t[i]
+            if need_w:
+                t_i = np.float64(t_in[b, i])
+                g_row = grad_w_t[i]
+                for j in range(n_out):
+                    g_row[j] += act[j] * t_i - act_t[j]
+            if need_in:
+                grad_in[b, i] = _dot4(act, w_row)
 
 
 def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
@@ -182,7 +236,11 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     n_causal = np.empty((batch, n_out), dtype=np.int64)
     slope = np.empty((batch, n_out), dtype=t_np.dtype)
     if batch > 0:
-        _forward_kernel(t_np, order, weight_t, theta, num_chunks(batch), t_out, n_causal, slope)
+        chunks = num_chunks(batch)
+        if chunks == 1:  # no parallel region: its thread pool costs time slices on a busy machine
+            _forward_serial(t_np, order, weight_t, theta, t_out, n_causal, slope)
+        else:
+            _forward_parallel(t_np, order, weight_t, theta, chunks, t_out, n_causal, slope)
     return ForwardResult(
         torch.from_numpy(t_out),
         torch.from_numpy(order),
@@ -209,22 +267,15 @@ def backward(
     grad_in = np.zeros((batch, n_in) if need_input_grad else (0, 0), dtype=t_np.dtype)
     # one weight-gradient buffer per thread, in the tensors' dtype (each entry is still computed
     # in float64 before it is added), summed in place into the first: peak memory matters here
-    w_shape = (chunks, n_in, n_out) if need_weight_grad else (0, 0, 0)
+    w_shape = (chunks, n_in, n_out) if need_weight_grad else (chunks, 0, 0)
     grad_w_t = np.zeros(w_shape, dtype=t_np.dtype)
     if batch > 0 and (need_input_grad or need_weight_grad):
-        _backward_kernel(
-            _numpy(a),
-            t_np,
-            _numpy(t_out),
-            _numpy(weight.t()),
-            _numpy(order),
-            _numpy(n_causal),
-            chunks,
-            need_input_grad,
-            need_weight_grad,
-            grad_in,
-            grad_w_t,
-        )
+        args = (_numpy(a), t_np, _numpy(t_out), _numpy(weight.t()), _numpy(order))
+        flags = (need_input_grad, need_weight_grad, grad_in, grad_w_t)
+        if chunks == 1:
+            _backward_serial(*args, _numpy(n_causal), *flags)
+        else:
+            _backward_parallel(*args, _numpy(n_causal), chunks, *flags)
     g_in = torch.from_numpy(grad_in) if need_input_grad else None
     g_w = None
     if need_weight_grad:
