@@ -33,11 +33,11 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
+import reproduce_mnist  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import stdbp_plugin.functional as SF  # noqa: E402
-import stdbp_plugin.nn as snn  # noqa: E402
 from stdbp_plugin.lightning.counting import dense_synops  # noqa: E402
 from stdbp_plugin.metrics import (  # noqa: E402
     DecisionLatency,
@@ -51,13 +51,8 @@ RESULTS = common.RESULTS_DIR / "inference.json"
 
 
 def build(t_max: float, horizon: float | None = None) -> nn.Sequential:
-    """The reproduce_mnist.py model: encoder, 784 -> 800 -> 10 ReL-PSP layers; ``horizon``
-    (spikes later than it count as silent) is a layer attribute, not part of the state dict."""
-    return nn.Sequential(
-        snn.LatencyEncoder(t_max=t_max),
-        snn.ReLPSPLinear(784, 800, horizon=horizon),
-        snn.ReLPSPLinear(800, 10, horizon=horizon),
-    )
+    """The reproduce_mnist.py model: encoder, 784 -> 800 -> 10 ReL-PSP layers."""
+    return reproduce_mnist.build([800], t_max, horizon=horizon)
 
 
 def train_briefly(

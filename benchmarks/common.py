@@ -38,17 +38,22 @@ def data_dir() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
-def has_mnist() -> bool:
-    return (data_dir() / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+def has_mnist(root: Path | None = None) -> bool:
+    root = data_dir() if root is None else Path(root)
+    return (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
 
 
-def mnist(train: bool, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST images [n, 784] in [0, 1] and labels [n] (official split, never downloaded)."""
-    if not has_mnist():
-        raise FileNotFoundError(f"MNIST raw IDX files not found under {data_dir() / 'MNIST'}")
+def mnist(
+    train: bool, n: int | None = None, root: Path | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST images [n, 784] in [0, 1] and labels [n] (official split, never downloaded) from
+    ``root`` (default: :func:`data_dir`)."""
+    root = data_dir() if root is None else Path(root)
+    if not has_mnist(root):
+        raise FileNotFoundError(f"MNIST raw IDX files not found under {root / 'MNIST'}")
     from torchvision.datasets import MNIST
 
-    ds = MNIST(root=str(data_dir()), train=train, download=False)
+    ds = MNIST(root=str(root), train=train, download=False)
     n = len(ds) if n is None else n
     return ds.data[:n].reshape(n, -1).float() / 255.0, ds.targets[:n].clone()
 

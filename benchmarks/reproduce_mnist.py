@@ -10,31 +10,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
-import torch
-from torch import nn
-from tqdm import tqdm
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import stdbp_plugin.functional as SF
-import stdbp_plugin.nn as snn
+import common  # noqa: E402  (before torch: it sets OMP_WAIT_POLICY)
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
-
-
-def load_mnist(data_dir: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision.datasets import MNIST
-
-    ds = MNIST(data_dir, train=train, download=False)
-    return ds.data.reshape(len(ds), -1).float() / 255.0, ds.targets.clone()
+import stdbp_plugin.functional as SF  # noqa: E402
+import stdbp_plugin.nn as snn  # noqa: E402
 
 
-def build(hidden: list[int], t_max: float, backend: str) -> nn.Sequential:
+def build(
+    hidden: list[int],
+    t_max: float = 1.0,
+    backend: str = "auto",
+    max_inv_slope: float | None = None,
+    horizon: float | None = None,
+) -> nn.Sequential:
+    """LatencyEncoder, then ReL-PSP layers 784 -> hidden... -> 10 (``max_inv_slope`` and
+    ``horizon`` are layer attributes, not part of the state dict)."""
     sizes = [784, *hidden, 10]
     layers: list[nn.Module] = [snn.LatencyEncoder(t_max=t_max)]
     layers += [
-        snn.ReLPSPLinear(a, b, backend=backend) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        snn.ReLPSPLinear(a, b, max_inv_slope=max_inv_slope, horizon=horizon, backend=backend)
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True)
     ]
     return nn.Sequential(*layers)
 
@@ -62,7 +67,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
-        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+        "--data-dir",
+        default=str(common.data_dir()),
+        help="default $STDBP_DATA_DIR or ../shared/data",
     )
     ap.add_argument("--hidden", default="800", help="hidden sizes, e.g. 800 or 800-400")
     ap.add_argument("--epochs", type=int, default=20)
@@ -80,20 +87,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-samples", type=int, default=None, help="subset for quick runs")
-    ap.add_argument("--out", default=str(RESULTS / "mnist_mlp"))
+    ap.add_argument("--out", default=str(common.RESULTS_DIR / "mnist_mlp"))
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    x_tr, y_tr = load_mnist(args.data_dir, True)
-    x_te, y_te = load_mnist(args.data_dir, False)
+    x_tr, y_tr = common.mnist(True, root=args.data_dir)
+    x_te, y_te = common.mnist(False, root=args.data_dir)
     if args.train_samples:
         x_tr, y_tr = x_tr[: args.train_samples], y_tr[: args.train_samples]
     hidden = [int(h) for h in args.hidden.split("-") if h]
-    model = build(hidden, args.t_max, args.backend)
-    for m in model:
-        if isinstance(m, snn.ReLPSPLinear):
-            m.max_inv_slope, m.horizon = args.max_inv_slope, args.horizon
+    model = build(hidden, args.t_max, args.backend, args.max_inv_slope, args.horizon)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs, eta_min=args.lr_min)
     history = []
