@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -53,6 +54,29 @@ def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     return out.reshape(len(x), -1)
 
 
+def random_rotate_scale(x: torch.Tensor, max_degrees: float, max_scale: float) -> torch.Tensor:
+    """Rotate each 28x28 image by a uniform angle in [-max_degrees, max_degrees] and zoom it by a
+    uniform factor in [1 - max_scale, 1 + max_scale] about its centre (bilinear, zeros fill in)."""
+    n = len(x)
+    angle = (2 * torch.rand(n) - 1) * math.radians(max_degrees)
+    zoom = 1 + (2 * torch.rand(n) - 1) * max_scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    images = x.reshape(n, 1, 28, 28)
+    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return nn.functional.grid_sample(images, grid, align_corners=False).reshape(n, -1)
+
+
+def augment(x: torch.Tensor, shift: int, rotate: float, scale: float) -> torch.Tensor:
+    """Random shift (whole pixels), then random rotation and zoom; each step only when asked."""
+    if shift:
+        x = random_shift(x, shift)
+    if rotate or scale:
+        x = random_rotate_scale(x, rotate, scale)
+    return x
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
     correct = 0
@@ -83,6 +107,8 @@ def main() -> None:
     ap.add_argument("--horizon", type=float, default=4.0, help="later spikes count as silent")
     ap.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
     ap.add_argument("--shift", type=int, default=0, help="augment: random shifts up to N pixels")
+    ap.add_argument("--rotate", type=float, default=0.0, help="augment: rotations up to N degrees")
+    ap.add_argument("--scale", type=float, default=0.0, help="augment: zoom by up to 1 +- this")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -108,7 +134,7 @@ def main() -> None:
         bar = tqdm(range(0, len(x_tr), args.batch_size), desc=f"epoch {epoch + 1}", leave=False)
         for i in bar:
             idx = perm[i : i + args.batch_size]
-            t_out = model(random_shift(x_tr[idx], args.shift) if args.shift else x_tr[idx])
+            t_out = model(augment(x_tr[idx], args.shift, args.rotate, args.scale))
             loss = SF.temporal_cross_entropy(
                 t_out, y_tr[idx], tau=args.tau, keep_target_alive=args.keep_target_alive
             )
