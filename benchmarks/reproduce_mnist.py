@@ -109,6 +109,12 @@ def main() -> None:
     ap.add_argument("--shift", type=int, default=0, help="augment: random shifts up to N pixels")
     ap.add_argument("--rotate", type=float, default=0.0, help="augment: rotations up to N degrees")
     ap.add_argument("--scale", type=float, default=0.0, help="augment: zoom by up to 1 +- this")
+    ap.add_argument(
+        "--average-from",
+        type=int,
+        default=None,
+        help="from this epoch on, also test the equal-weight average of the end-of-epoch weights",
+    )
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -126,6 +132,7 @@ def main() -> None:
     model = build(hidden, args.t_max, args.backend, args.max_inv_slope, args.horizon)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs, eta_min=args.lr_min)
+    averaged = None  # stochastic weight averaging (torch.optim.swa_utils), from --average-from
     history = []
     for epoch in range(args.epochs):
         model.train()
@@ -148,15 +155,22 @@ def main() -> None:
         sched.step()
         epoch_time = time.perf_counter() - start
         acc = evaluate(model, x_te, y_te)
-        history.append(
-            {"epoch": epoch + 1, "train_loss": total / n, "test_acc": acc, "epoch_s": epoch_time}
-        )
-        print(f"epoch {epoch + 1:3d}  loss {total / n:.4f}  test acc {acc:.4f}  {epoch_time:.1f} s")
-        save(Path(args.out), vars(args), history, model)
+        record = {"epoch": epoch + 1, "train_loss": total / n, "test_acc": acc}
+        line = f"epoch {epoch + 1:3d}  loss {total / n:.4f}  test acc {acc:.4f}"
+        if args.average_from and epoch + 1 >= args.average_from:
+            if averaged is None:
+                averaged = torch.optim.swa_utils.AveragedModel(model)
+            averaged.update_parameters(model)
+            record["avg_test_acc"] = evaluate(averaged.module, x_te, y_te)
+            line += f"  averaged {record['avg_test_acc']:.4f}"
+        history.append({**record, "epoch_s": epoch_time})
+        print(f"{line}  {epoch_time:.1f} s")
+        save(Path(args.out), vars(args), history, averaged.module if averaged else model)
 
 
 def save(out: Path, args: dict, history: list[dict], model: nn.Module) -> None:
-    """Write (after every epoch, so an interrupted run keeps its figures) JSON, weights, plot."""
+    """Write (after every epoch, so an interrupted run keeps its figures) JSON, plot, and the
+    weights of ``model`` (the averaged model once weight averaging has started)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -170,10 +184,16 @@ def save(out: Path, args: dict, history: list[dict], model: nn.Module) -> None:
         "final_test_acc": history[-1]["test_acc"],
         "best_test_acc": best,
     }
+    if "avg_test_acc" in history[-1]:
+        summary["final_avg_test_acc"] = history[-1]["avg_test_acc"]
     (out.parent / f"{out.name}.json").write_text(json.dumps(summary, indent=2))
     torch.save(model.state_dict(), out.parent / f"{out.name}.pt")
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([h["epoch"] for h in history], [100 * h["test_acc"] for h in history], marker="o")
+    ax.plot([h["epoch"] for h in history], [100 * h["test_acc"] for h in history], label="model")
+    avg = [h for h in history if "avg_test_acc" in h]
+    if avg:
+        ax.plot([h["epoch"] for h in avg], [100 * h["avg_test_acc"] for h in avg], label="averaged")
+        ax.legend()
     ax.set(
         xlabel="epoch", ylabel="test accuracy (%)", title=f"STDBP 784-{args['hidden']}-10 on MNIST"
     )
