@@ -33,14 +33,24 @@ def build(
     backend: str = "auto",
     max_inv_slope: float | None = None,
     horizon: float | None = None,
+    input_dropout: float = 0.0,
+    hidden_dropout: float = 0.0,
 ) -> nn.Sequential:
     """LatencyEncoder, then ReL-PSP layers 784 -> hidden... -> 10 (``max_inv_slope`` and
-    ``horizon`` are layer attributes, not part of the state dict)."""
+    ``horizon`` are layer attributes, not part of the state dict). The first layer drops pixel
+    spikes with probability ``input_dropout``, the others hidden spikes with ``hidden_dropout``."""
     sizes = [784, *hidden, 10]
     layers: list[nn.Module] = [snn.LatencyEncoder(t_max=t_max)]
     layers += [
-        snn.ReLPSPLinear(a, b, max_inv_slope=max_inv_slope, horizon=horizon, backend=backend)
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        snn.ReLPSPLinear(
+            a,
+            b,
+            max_inv_slope=max_inv_slope,
+            horizon=horizon,
+            backend=backend,
+            input_dropout=hidden_dropout if i else input_dropout,
+        )
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
     ]
     return nn.Sequential(*layers)
 
@@ -79,6 +89,7 @@ def augment(x: torch.Tensor, shift: int, rotate: float, scale: float) -> torch.T
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
+    model.eval()
     correct = 0
     for i in range(0, len(x), batch):
         t_out = model(x[i : i + batch])
@@ -105,6 +116,9 @@ def main() -> None:
     ap.add_argument("--keep-target-alive", type=float, default=1.0)
     ap.add_argument("--max-inv-slope", type=float, default=5.0)
     ap.add_argument("--horizon", type=float, default=4.0, help="later spikes count as silent")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW decoupled decay")
+    ap.add_argument("--input-dropout", type=float, default=0.0, help="drop pixel spikes")
+    ap.add_argument("--dropout", type=float, default=0.0, help="drop hidden spikes")
     ap.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
     ap.add_argument("--shift", type=int, default=0, help="augment: random shifts up to N pixels")
     ap.add_argument("--rotate", type=float, default=0.0, help="augment: rotations up to N degrees")
@@ -129,8 +143,16 @@ def main() -> None:
     if args.train_samples:
         x_tr, y_tr = x_tr[: args.train_samples], y_tr[: args.train_samples]
     hidden = [int(h) for h in args.hidden.split("-") if h]
-    model = build(hidden, args.t_max, args.backend, args.max_inv_slope, args.horizon)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    model = build(
+        hidden,
+        args.t_max,
+        args.backend,
+        args.max_inv_slope,
+        args.horizon,
+        args.input_dropout,
+        args.dropout,
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs, eta_min=args.lr_min)
     averaged = None  # stochastic weight averaging (torch.optim.swa_utils), from --average-from
     history = []

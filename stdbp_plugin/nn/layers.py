@@ -39,8 +39,12 @@ class _ReLPSPBase(nn.Module):
         backend: str,
         mean_gain: float,
         std_gain: float,
+        input_dropout: float,
     ) -> None:
         out_features = weight_shape[0]
+        if not 0.0 <= input_dropout < 1.0:
+            raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout}")
+        self.input_dropout = input_dropout
         self.weight = nn.Parameter(torch.empty(weight_shape))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
@@ -58,6 +62,17 @@ class _ReLPSPBase(nn.Module):
     def reset_parameters(self) -> None:
         theta = float(self.threshold.detach().mean())
         relpsp_init_(self.weight, self.bias, theta, self.mean_gain, self.std_gain)
+
+    def _dropped(self, t_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Inverted dropout of input spikes (training only): each input spike is silenced
+        (t = +inf) with probability p = ``input_dropout`` and the input weights are scaled by
+        1 / (1 - p), so E[V(t)] during training equals V(t) at evaluation (V is linear in w);
+        the bias, an input at t = 0, is never dropped."""
+        p = self.input_dropout
+        if not (self.training and p > 0):
+            return t_in, self.weight
+        silenced = torch.rand_like(t_in) < p
+        return t_in.masked_fill(silenced, float("inf")), self.weight / (1 - p)
 
 
 class ReLPSPLinear(_ReLPSPBase):
@@ -79,6 +94,7 @@ class ReLPSPLinear(_ReLPSPBase):
         backend: str = "auto",
         mean_gain: float = MEAN_GAIN,
         std_gain: float = STD_GAIN,
+        input_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -93,12 +109,14 @@ class ReLPSPLinear(_ReLPSPBase):
             backend,
             mean_gain,
             std_gain,
+            input_dropout,
         )
 
     def forward(self, t_in: Tensor) -> Tensor:
+        t_in, weight = self._dropped(t_in)
         return SF.relpsp_linear(
             t_in,
-            self.weight,
+            weight,
             self.bias,
             self.threshold,
             self.backend,
@@ -129,6 +147,7 @@ class ReLPSPConv2d(_ReLPSPBase):
         backend: str = "auto",
         mean_gain: float = MEAN_GAIN,
         std_gain: float = STD_GAIN,
+        input_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
@@ -145,12 +164,14 @@ class ReLPSPConv2d(_ReLPSPBase):
             backend,
             mean_gain,
             std_gain,
+            input_dropout,
         )
 
     def forward(self, t_in: Tensor) -> Tensor:
+        t_in, weight = self._dropped(t_in)
         return SF.relpsp_conv2d(
             t_in,
-            self.weight,
+            weight,
             self.bias,
             self.threshold,
             self.stride,
