@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from tqdm import tqdm  # noqa: E402
 
 import stdbp_plugin.functional as SF  # noqa: E402
 import stdbp_plugin.nn as snn  # noqa: E402
+from stdbp_plugin.augment import random_rotate_scale, random_shift  # noqa: E402
 
 
 def build(
@@ -55,36 +55,15 @@ def build(
     return nn.Sequential(*layers)
 
 
-def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
-    """Translate each 28x28 image by up to max_shift pixels in x and y (zeros fill in)."""
-    images = x.reshape(-1, 28, 28)
-    pad = torch.nn.functional.pad(images, (max_shift,) * 4)
-    dx, dy = torch.randint(0, 2 * max_shift + 1, (2, len(x))).tolist()
-    out = torch.stack([p[a : a + 28, b : b + 28] for p, a, b in zip(pad, dy, dx, strict=True)])
-    return out.reshape(len(x), -1)
-
-
-def random_rotate_scale(x: torch.Tensor, max_degrees: float, max_scale: float) -> torch.Tensor:
-    """Rotate each 28x28 image by a uniform angle in [-max_degrees, max_degrees] and zoom it by a
-    uniform factor in [1 - max_scale, 1 + max_scale] about its centre (bilinear, zeros fill in)."""
-    n = len(x)
-    angle = (2 * torch.rand(n) - 1) * math.radians(max_degrees)
-    zoom = 1 + (2 * torch.rand(n) - 1) * max_scale
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
-    images = x.reshape(n, 1, 28, 28)
-    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
-    return nn.functional.grid_sample(images, grid, align_corners=False).reshape(n, -1)
-
-
 def augment(x: torch.Tensor, shift: int, rotate: float, scale: float) -> torch.Tensor:
-    """Random shift (whole pixels), then random rotation and zoom; each step only when asked."""
+    """Flat 28x28 images: random shift (whole pixels), then random rotation and zoom; each step
+    only when asked (stdbp_plugin.augment)."""
+    images = x.reshape(-1, 1, 28, 28)
     if shift:
-        x = random_shift(x, shift)
+        images = random_shift(images, shift)
     if rotate or scale:
-        x = random_rotate_scale(x, rotate, scale)
-    return x
+        images = random_rotate_scale(images, rotate, scale)
+    return images.reshape(len(x), -1)
 
 
 @torch.no_grad()

@@ -22,6 +22,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
 def _compare_parser(sub) -> None:
     p = sub.add_parser("compare", help="STDBP vs snnTorch / Norse baselines (the main job)")
     p.add_argument("--dataset", default="digits", choices=("digits", "mnist", "fashion-mnist"))
@@ -33,6 +40,12 @@ def _compare_parser(sub) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--max-samples", type=_positive_int, default=None, help="cap train/test size")
     p.add_argument("--num-steps", type=_positive_int, default=25, help="T of the baselines")
+    p.add_argument(
+        "--shift",
+        type=_non_negative_int,
+        default=0,
+        help="augment: random shifts up to N pixels (all models)",
+    )
     p.add_argument("--models", default="stdbp,snntorch,norse", help="comma-separated subset")
     p.add_argument("--threads", type=_positive_int, default=1, help="CPU threads per model")
     p.add_argument("--seed", type=int, default=0)
@@ -70,7 +83,7 @@ def run_compare(args: argparse.Namespace) -> int:
     cfg = CompareConfig(
         dataset=args.dataset, data_dir=args.data_dir, spec=args.spec, epochs=args.epochs,
         batch_size=args.batch_size, max_samples=args.max_samples, num_steps=args.num_steps,
-        seed=args.seed, threads=args.threads, progress=not args.no_progress,
+        max_shift=args.shift, seed=args.seed, threads=args.threads, progress=not args.no_progress,
     )  # fmt: skip
     if cfg.dataset != "digits":  # fail early, before spawning anything
         from stdbp_plugin.data import load_dataset

@@ -16,6 +16,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
+from stdbp_plugin.augment import random_shift
+
 DATASETS = ("digits", "mnist", "fashion-mnist")
 DIGITS_TEST_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -131,6 +133,8 @@ class SpikingDataModule(L.LightningDataModule):
             the test set is capped at the same number.
         shuffle: shuffle the training set each epoch (reproducibly, see EpochSeededSampler).
         seed: seed of the validation split, the subsets and the shuffling.
+        max_shift: augment training batches (only) by random translations of up to this many
+            pixels (stdbp_plugin.augment.random_shift, after the transfer to the device).
     """
 
     def __init__(
@@ -144,6 +148,7 @@ class SpikingDataModule(L.LightningDataModule):
         max_samples: int | None = None,
         shuffle: bool = True,
         seed: int = 0,
+        max_shift: int = 0,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -156,10 +161,13 @@ class SpikingDataModule(L.LightningDataModule):
             raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
         if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 2):
             raise ValueError(f"max_samples must be None or an int >= 2, got {max_samples!r}")
+        if not isinstance(max_shift, int) or max_shift < 0:
+            raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
         self.save_hyperparameters()
         self.dataset, self.data_dir, self.download = dataset, data_dir, download
         self.batch_size, self.val_split, self.num_workers = batch_size, val_split, num_workers
         self.max_samples, self.shuffle, self.seed = max_samples, shuffle, seed
+        self.max_shift = max_shift
         self.train_set = self.val_set = self.test_set = None
 
     @property
@@ -205,3 +213,10 @@ class SpikingDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Random shifts of the training batches when ``max_shift > 0``."""
+        if self.max_shift and self.trainer is not None and self.trainer.training:
+            x, y = batch
+            batch = random_shift(x, self.max_shift), y
+        return batch

@@ -102,3 +102,12 @@ def test_lightning_cli_fit_then_test_from_checkpoint(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(ValueError, match=f"checkpoint {bad} cannot be read"):
         main(["test", "--config", str(CONFIG), f"--ckpt_path={bad}", *common])
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "mnist_mlp", "mnist_cnn"])
+def test_every_lightning_config_parses(name, tmp_path):
+    """Every key of the shipped configs exists in the classes' signatures (jsonargparse checks)."""
+    config = REPO / "integrations" / "lightning" / f"{name}.yaml"
+    proc = stdbp("fit", "--config", str(config), "--print_config", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "class_path: stdbp_plugin.lightning.STDBPClassifier" in proc.stdout

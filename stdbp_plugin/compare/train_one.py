@@ -21,6 +21,7 @@ class CompareConfig:
     batch_size: int = 32
     max_samples: int | None = None
     num_steps: int = 25
+    max_shift: int = 0
     seed: int = 0
     threads: int = 1
     progress: bool = True
@@ -81,7 +82,12 @@ def _train_one(name: str, cfg: CompareConfig) -> dict:
 
     L.seed_everything(cfg.seed, verbose=False)
     dm = SpikingDataModule(
-        cfg.dataset, cfg.data_dir, cfg.batch_size, max_samples=cfg.max_samples, seed=cfg.seed
+        cfg.dataset,
+        cfg.data_dir,
+        cfg.batch_size,
+        max_samples=cfg.max_samples,
+        seed=cfg.seed,
+        max_shift=cfg.max_shift,
     )
     dm.setup()
     model = build_model(name, cfg, dm.input_shape)
