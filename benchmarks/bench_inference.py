@@ -2,8 +2,8 @@
 latency, spikes per sample, synaptic operations, accuracy and wall-clock cost.
 
 The model is nn.Sequential(LatencyEncoder(t_max), ReLPSPLinear(784, 800), ReLPSPLinear(800, 10))
-with the state dict of benchmarks/results/mnist_mlp.pt (written by reproduce_mnist.py; t_max
-and horizon read from mnist_mlp.json). Without that file it is trained here briefly (--train-epochs,
+with the state dict of benchmarks/results/mnist_mlp_tau00625_shift2.pt (written by
+reproduce_mnist.py with its defaults; t_max and horizon read from the .json beside it). Without that file it is trained here briefly (--train-epochs,
 default 1) and the output says so: the figures are then those of an under-trained model.
 
 Figures (stdbp_plugin.metrics):
@@ -16,7 +16,7 @@ Figures (stdbp_plugin.metrics):
 - wall time: ms per batch of --eval-batch and per single-sample call (batch 1).
 Writes benchmarks/results/inference.json.
 
-    python benchmarks/bench_inference.py [--threads 2] [--model benchmarks/results/mnist_mlp.pt]
+    python benchmarks/bench_inference.py [--threads 2] [--model PATH.pt]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from stdbp_plugin.metrics import (  # noqa: E402
     SynapticOperations,
 )
 
-MODEL = common.RESULTS_DIR / "mnist_mlp.pt"
+MODEL = common.RESULTS_DIR / "mnist_mlp_tau00625_shift2.pt"
 RESULTS = common.RESULTS_DIR / "inference.json"
 
 
@@ -58,7 +58,7 @@ def build(t_max: float, horizon: float | None = None) -> nn.Sequential:
 def train_briefly(
     model: nn.Sequential, epochs: int, samples: int | None, batch: int, seed: int
 ) -> float:
-    """Adam, lr 1e-3, temporal_cross_entropy(tau=0.5, keep_target_alive=1) on the first
+    """Adam, lr 1e-3, temporal_cross_entropy(tau=0.0625, keep_target_alive=1) on the first
     ``samples`` training images (all if None); returns the seconds it took."""
     torch.manual_seed(seed)
     x, y = common.mnist(train=True, n=samples)
@@ -68,7 +68,9 @@ def train_briefly(
         perm = torch.randperm(len(x))
         for i in range(0, len(x), batch):
             idx = perm[i : i + batch]
-            loss = SF.temporal_cross_entropy(model(x[idx]), y[idx], tau=0.5, keep_target_alive=1.0)
+            loss = SF.temporal_cross_entropy(
+                model(x[idx]), y[idx], tau=0.0625, keep_target_alive=1.0
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()

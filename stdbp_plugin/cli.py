@@ -66,7 +66,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--epochs", type=_positive_int, default=20)
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--tau", type=float, default=0.5)
+    p.add_argument("--tau", type=float, default=0.0625)
     p.add_argument("--horizon", type=float, default=3.0)
     p.add_argument("--threads", type=_positive_int, default=1)
     p.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,8 @@ class STDBPClassifier(SpikingClassifier):
         horizon: spikes later than this count as silent (None: no limit). Bounds how late a
             neuron with a tiny slope can fire, which keeps the loss and gradients tame.
         max_inv_slope: optional clamp of 1/S in the backward pass (None: exact STDBP).
-        tau, keep_target_alive, t_silent: of the temporal cross-entropy (t_silent: the time
+        tau, keep_target_alive, t_silent: of the temporal cross-entropy (tau = 1/16 of the input
+            window: on MNIST it beats 0.5 by 1.5 points after 3 epochs; t_silent: the time
             that stands in for a silent output; None = the batch's latest spike + tau, which
             depends on the batch, so a fixed value makes DDP match a single process exactly).
         optimizer, lr, weight_decay, scheduler: "adam" | "adamw" | "sgd"; "cosine" | "step" | "none".
@@ -41,7 +42,7 @@ class STDBPClassifier(SpikingClassifier):
         threshold: float = 1.0,
         horizon: float | None = 3.0,
         max_inv_slope: float | None = None,
-        tau: float = 0.5,
+        tau: float = 0.0625,
         keep_target_alive: float = 1.0,
         t_silent: float | None = None,
         optimizer: str = "adam",
