@@ -31,8 +31,9 @@ SCRIPT = textwrap.dedent(
         L.seed_everything(0, verbose=False)
         dm = SpikingDataModule(max_samples=N, batch_size=TOTAL_BATCH // devices, val_split=0.0,
                                shuffle=False)
-        # SGD: Adam would blow float rounding of near-zero gradients up to +-lr per step
-        model = STDBPClassifier("40-10", t_silent=4.0, optimizer="sgd", lr=0.05)
+        # SGD: Adam would blow float rounding of near-zero gradients up to +-lr per step; tau 0.5
+        # (not the default 0.0625, whose 8x larger gradients let rounding flip spike orders)
+        model = STDBPClassifier("40-10", t_silent=4.0, tau=0.5, optimizer="sgd", lr=0.05)
         trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=devices,
                             strategy="ddp" if devices > 1 else "auto", logger=False,
                             enable_checkpointing=False, enable_progress_bar=False,
