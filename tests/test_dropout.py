@@ -75,6 +75,12 @@ def test_conv_drops_input_pixels_with_the_same_rule():
                                torch.full((2, 1, 3, 3), THETA / W, dtype=torch.float64))  # fmt: skip
 
 
+def test_repr_names_the_rate_only_when_set():
+    assert "input_dropout=0.3" in repr(snn.ReLPSPLinear(4, 2, input_dropout=0.3))
+    assert "input_dropout=0.3" in repr(snn.ReLPSPConv2d(1, 2, 3, input_dropout=0.3))
+    assert "input_dropout" not in repr(snn.ReLPSPLinear(4, 2))
+
+
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
 def test_bad_rate_is_refused(p):
     with pytest.raises(ValueError, match="input_dropout"):

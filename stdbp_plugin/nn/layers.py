@@ -63,6 +63,9 @@ class _ReLPSPBase(nn.Module):
         theta = float(self.threshold.detach().mean())
         relpsp_init_(self.weight, self.bias, theta, self.mean_gain, self.std_gain)
 
+    def _dropout_repr(self) -> str:
+        return f", input_dropout={self.input_dropout}" if self.input_dropout else ""
+
     def _dropped(self, t_in: Tensor) -> tuple[Tensor, Tensor]:
         """Inverted dropout of input spikes (training only): each input spike is silenced
         (t = +inf) with probability p = ``input_dropout`` and the input weights are scaled by
@@ -125,7 +128,10 @@ class ReLPSPLinear(_ReLPSPBase):
         )
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, backend={self.backend!r}"
+        return (
+            f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, "
+            f"backend={self.backend!r}{self._dropout_repr()}"
+        )
 
 
 class ReLPSPConv2d(_ReLPSPBase):
@@ -185,6 +191,7 @@ class ReLPSPConv2d(_ReLPSPBase):
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding}, backend={self.backend!r}"
+            f"{self._dropout_repr()}"
         )
 
 
