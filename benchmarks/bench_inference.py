@@ -3,8 +3,9 @@ latency, spikes per sample, synaptic operations, accuracy and wall-clock cost.
 
 The model is nn.Sequential(LatencyEncoder(t_max), ReLPSPLinear(784, 800), ReLPSPLinear(800, 10))
 with the state dict of benchmarks/results/mnist_mlp_tau00625_shift2.pt (written by
-reproduce_mnist.py with its defaults; t_max and horizon read from the .json beside it). Without that file it is trained here briefly (--train-epochs,
-default 1) and the output says so: the figures are then those of an under-trained model.
+reproduce_mnist.py with its defaults; t_max and horizon read from the .json beside it). Without
+that file it is trained here briefly (--train-epochs, default 1) and the output says so: the
+figures are then those of an under-trained model.
 
 Figures (stdbp_plugin.metrics):
 - decision latency: time of the first output spike, the time at which the class is known
