@@ -58,7 +58,15 @@ class SnnTorchAdapter:
         synaptic = isinstance(m, (self.snn.Synaptic, self.relpsp.ReLPSPSynaptic))
         cls = self.relpsp.ReLPSPSynaptic if synaptic else self.relpsp.ReLPSP
         learn = isinstance(m.threshold, nn.Parameter)
-        new = cls(theta, dt, learn, m.init_hidden, m.output, bias, silent_grad)
+        new = cls(
+            threshold=theta,
+            learn_threshold=learn,
+            init_hidden=m.init_hidden,
+            output=m.output,
+            dt=dt,
+            bias=bias,
+            silent_grad=silent_grad,
+        )
         return new.to(m.threshold.device)
 
 
@@ -114,7 +122,7 @@ class NorseAdapter:
         p = self.relpsp.ReLPSPParameters(tau_mem_inv=gain, v_th=theta * gain)
         seq = isinstance(m, self.sequences + (self.relpsp.ReLPSP,))
         cls = self.relpsp.ReLPSP if seq else self.relpsp.ReLPSPCell
-        return cls(p, dt, bias, silent_grad)
+        return cls(p=p, dt=dt, bias=bias, silent_grad=silent_grad)
 
 
 def adapter_for(model: nn.Module):
