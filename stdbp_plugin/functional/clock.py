@@ -12,6 +12,7 @@ Autograd through S and P gives dt*/dc_m = (tau_m - t*) / S. The output spike's b
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -32,54 +33,109 @@ class ClockState(NamedTuple):
     k: int | Tensor
 
 
+class DenseSpikeTrainLossWarning(UserWarning):
+    """A loss reads steps of a ReL-PSP output train away from the spike (a count, a rate, a
+    time-weighted score). Filter it with ``warnings.filterwarnings("ignore", category=...)``."""
+
+
+DENSE_LOSS_MESSAGE = (
+    "the loss reads every time step of a ReL-PSP neuron's output spikes (a spike count, rate "
+    "or time-weighted score?). A ReL-PSP neuron fires once: a spike count does not change "
+    "with its spike time, so count and rate losses (ce_rate_loss, ce_count_loss, "
+    "mse_count_loss) give it no timing gradient. Change one line: "
+    "`import stdbp_plugin.snntorch.functional as SF` instead of "
+    "`import snntorch.functional as SF` (same names, first-spike versions). "
+    "See docs/readouts.md."
+)
+
+
+class _Window:
+    """The steps of one stepped sequence (from a fresh state on): ``k_spike`` as of its last
+    step, read at backward time to tell the neurons that stay silent through the whole window."""
+
+    __slots__ = ("k_spike",)
+
+    def __init__(self, k_spike: Tensor) -> None:
+        self.k_spike = k_spike
+
+
+_dense_warned = False
+
+
+def _warn_if_dense(grad: Tensor, k_spike: Tensor, steps: Tensor | int) -> None:
+    """Warn once per process when a fired neuron receives gradient at a step that is neither
+    its spike step k nor k + 1 (the two steps the hat rule reads)."""
+    global _dense_warned
+    if _dense_warned:
+        return
+    fired = k_spike >= 0
+    away = fired & (steps != k_spike) & (steps != k_spike + 1)
+    if bool((grad.ne(0) & away).any()):
+        _dense_warned = True
+        warnings.warn(DENSE_LOSS_MESSAGE, DenseSpikeTrainLossWarning, stacklevel=2)
+
+
+def _revival(grad: Tensor, silent: Tensor, silent_grad: float, dt: float) -> Tensor:
+    """dL/dV = silent_grad * min(dL/ds, 0) / dt for neurons silent in the whole window."""
+    return torch.where(silent, grad.clamp(max=0) * (silent_grad / dt), torch.zeros_like(grad))
+
+
 class HatSpike(torch.autograd.Function):
     """s_m = 1 where k_spike == m (else 0); backward: ds_m/dt* = ([k_spike == m-1] - [k_spike == m]) / dt.
 
-    Summed over the steps m this gives dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt: the spike is
-    treated as a hat split between steps k and k+1 (its share of step k+1 is t*/dt - k).
-    Optional revival of silent neurons (``silent_grad`` > 0, off by default): a neuron that has
-    not fired by step m gets dL/dV_m = silent_grad * min(dL/ds_m, 0) / dt, i.e. only a "fire
-    earlier" push on its end-of-step potential V_m (not part of exact STDBP; the 1/dt makes
-    the resulting weight update independent of the time unit).
+    Summed over the steps m this gives dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt: the exact
+    derivative of the loss evaluated on the hat-smoothed train, where a spike at
+    t* = (k + f) dt puts 1 - f on step k and f on step k + 1. The step after the window is
+    not read by the loss (dL/ds_T = 0), so a spike in the last step fades out of the window:
+    dL/dt* = -dL/ds_{T-1} / dt, the loss's own jump for a neuron that leaves the window. For
+    first-spike readouts (a gradient at the spike step only, e.g. snnTorch's
+    ``ce_temporal_loss``) this is exactly dL/dt* of the loss written on t* / dt, last step
+    included.
+
+    ``silent_grad`` > 0 (off by default): a neuron that stays silent through the whole window
+    gets dL/dV_m = silent_grad * min(dL/ds_m, 0) / dt, a "fire earlier" push on its end-of-step
+    potential. Its exact gradient is zero, so neurons that fire keep their exact gradient.
     """
 
     @staticmethod
-    def forward(ctx, t_spike, k_spike, v_end, m: int, dt: float, silent_grad: float):
+    def forward(ctx, t_spike, k_spike, v_end, m: int, dt: float, silent_grad: float, window):
         ctx.save_for_backward(k_spike)
-        ctx.m, ctx.dt, ctx.silent_grad = m, dt, silent_grad
+        ctx.m, ctx.dt, ctx.silent_grad, ctx.window = m, dt, silent_grad, window
         return (k_spike == m).to(t_spike.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (k_spike,) = ctx.saved_tensors
+        m = ctx.m
+        _warn_if_dense(grad, k_spike, m)
         fired = k_spike >= 0
-        sign = (fired & (k_spike == ctx.m - 1)).to(grad.dtype) - (k_spike == ctx.m).to(grad.dtype)
+        sign = (fired & (k_spike == m - 1)).to(grad.dtype) - (k_spike == m).to(grad.dtype)
         grad_v = None
         if ctx.silent_grad and ctx.needs_input_grad[2]:
-            grad_v = torch.where(
-                fired, torch.zeros_like(grad), grad.clamp(max=0) * (ctx.silent_grad / ctx.dt)
-            )
-        return grad * sign / ctx.dt, None, grad_v, None, None, None
+            silent = ctx.window.k_spike < 0
+            grad_v = _revival(grad, silent, ctx.silent_grad, ctx.dt)
+        return grad * sign / ctx.dt, None, grad_v, None, None, None, None
 
 
 class HatSpikeTrain(torch.autograd.Function):
     """Whole train [T, ...]: s_m = [k_spike == m]; dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt,
-    with dL/ds_T = 0 (no step after the last) and steps counted from ``k0``; ``silent_grad``
-    as in :class:`HatSpike` for the steps before the spike (or all, if silent)."""
+    with dL/ds_T = 0 (the loss does not read the step after the window) and steps counted
+    from ``k0``; ``silent_grad`` as in :class:`HatSpike`."""
 
     @staticmethod
     def forward(
-        ctx, t_spike, k_spike, v_end, num_steps: int, k0: int, dt: float, silent_grad: float
+        ctx, t_spike, k_spike, v_end, num_steps: int, k0: int, dt: float, silent_grad, window
     ):
         steps = torch.arange(k0, k0 + num_steps, device=k_spike.device)
         steps = steps.view(-1, *([1] * k_spike.ndim))
         ctx.save_for_backward(k_spike, steps)
-        ctx.k0, ctx.dt, ctx.silent_grad = k0, dt, silent_grad
+        ctx.k0, ctx.dt, ctx.silent_grad, ctx.window = k0, dt, silent_grad, window
         return (k_spike.unsqueeze(0) == steps).to(t_spike.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         k_spike, steps = ctx.saved_tensors
+        _warn_if_dense(grad, k_spike.unsqueeze(0), steps)
         num_steps = grad.shape[0]
         padded = torch.cat([grad, grad.new_zeros(1, *grad.shape[1:])])
         local = k_spike - ctx.k0  # index of the spike inside this train
@@ -93,11 +149,24 @@ class HatSpikeTrain(torch.autograd.Function):
         g_t = g_t + torch.where(before, grad[0], torch.zeros_like(g_k))
         grad_v = None
         if ctx.silent_grad and ctx.needs_input_grad[2]:
-            not_yet = (k_spike < 0).unsqueeze(0) | (steps < k_spike.unsqueeze(0))
-            grad_v = torch.where(
-                not_yet, grad.clamp(max=0) * (ctx.silent_grad / ctx.dt), torch.zeros_like(grad)
-            )
-        return g_t / ctx.dt, None, grad_v, None, None, None, None
+            silent = (ctx.window.k_spike < 0).unsqueeze(0)
+            grad_v = _revival(grad, silent, ctx.silent_grad, ctx.dt)
+        return g_t / ctx.dt, None, grad_v, None, None, None, None, None
+
+
+def _window_of(state: ClockState, k_spike: Tensor, silent_grad: float) -> _Window | None:
+    """The window that ``state`` continues (a new one from a fresh state), now ending at
+    ``k_spike``. It rides on the k_spike tensor from step to step, whatever state object
+    (snnTorch module state, Norse NamedTuple) carries that tensor. Only tracked when the
+    revival needs it."""
+    if not silent_grad:
+        return None
+    window = getattr(state.k_spike, "_stdbp_window", None) if int(state.k) > 0 else None
+    if window is None:
+        window = _Window(k_spike)
+    window.k_spike = k_spike
+    k_spike._stdbp_window = window
+    return window
 
 
 def _check_dt(dt: float) -> None:
@@ -142,7 +211,8 @@ def relpsp_clock_step(
     v_end, fires, t_new = _fire(s, p, (k + 1) * dt, threshold, free)
     t_spike = torch.where(fires, t_new, state.t_spike)
     k_spike = torch.where(fires, torch.full_like(state.k_spike, k), state.k_spike)
-    spikes = HatSpike.apply(t_spike, k_spike, v_end, k, dt, silent_grad)
+    window = _window_of(state, k_spike, silent_grad)
+    spikes = HatSpike.apply(t_spike, k_spike, v_end, k, dt, silent_grad, window)
     return spikes, v_end, ClockState(s, p, t_spike, k_spike, k + 1)
 
 
@@ -202,6 +272,7 @@ def relpsp_clock_sequence(
     t_spike = torch.where(fired, t_new, state.t_spike)
     k_new = first.squeeze(0) + k0
     k_spike = torch.where(fired, k_new, state.k_spike)
-    spikes = HatSpikeTrain.apply(t_spike, k_spike, v_end, num_steps, k0, dt, silent_grad)
+    window = _window_of(state, k_spike, silent_grad)
+    spikes = HatSpikeTrain.apply(t_spike, k_spike, v_end, num_steps, k0, dt, silent_grad, window)
     new_state = ClockState(s[-1], p[-1], t_spike, k_spike, k0 + num_steps)
     return spikes, v_end, new_state

@@ -1,0 +1,205 @@
+"""The gradient a loss sends through the binary spike train of every clock-driven face equals the
+gradient of the same loss on the hat-smoothed train built from the exact spike times (float64).
+
+Reference: a spike at t* = (k + f) dt puts 1 - f on step k and f on step k + 1 (nothing past the
+window), so dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt with dL/ds_T = 0 (stdbp_plugin.functional.clock).
+Losses weight the steps non-uniformly; inputs are built so that neurons fire in the first step and
+in the last step of the window, and some stay silent.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from stdbp_plugin.functional import clock
+from stdbp_plugin.functional.clock import DenseSpikeTrainLossWarning, relpsp_clock_sequence
+
+T, B, N_IN, N_OUT = 12, 16, 20, 8
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::stdbp_plugin.functional.clock.DenseSpikeTrainLossWarning"
+)
+
+
+def _currents_net(seed: int):
+    """A Linear layer and latency-like input trains: step-0 inputs make some neurons fire at once."""
+    g = torch.Generator().manual_seed(seed)
+    fc = nn.Linear(N_IN, N_OUT, bias=False).double()
+    with torch.no_grad():
+        fc.weight.copy_(torch.randn(N_OUT, N_IN, generator=g, dtype=torch.float64) * 0.25 + 0.06)
+        fc.weight[0] = 2.0  # fires in step 0 on any input at t = 0
+        fc.weight[1] = -1.0  # never fires
+    k_in = torch.randint(0, T, (B, N_IN), generator=g)
+    k_in[:, 0] = 0  # every sample has an input spike at t = 0
+    x = torch.zeros(T, B, N_IN, dtype=torch.float64)
+    x.scatter_(0, k_in.unsqueeze(0), 1.0)
+    x[:, torch.rand(B, N_IN, generator=g) < 0.2] = 0.0
+    x[0, :, 0] = 1.0
+    weights = torch.randn(T, B, N_OUT, generator=g, dtype=torch.float64)  # loss weights per step
+    return fc, x, weights
+
+
+def _hat_train(t_spike: torch.Tensor, k_spike: torch.Tensor, dt: float) -> torch.Tensor:
+    """Differentiable [T, ...] train: 1 - f on step k, f on step k + 1 (dropped past the window)."""
+    fired = k_spike >= 0
+    k = torch.where(fired, k_spike, torch.full_like(k_spike, T + 1))
+    f = torch.where(fired, t_spike / dt - k.to(t_spike.dtype), torch.zeros_like(t_spike))
+    steps = torch.arange(T).view(-1, *([1] * k.ndim))
+    return (steps == k).to(f.dtype) * (1 - f) + (steps == k + 1).to(f.dtype) * f
+
+
+def _check(fc, spikes, t_spike, k_spike, weights, dt):
+    assert (k_spike == 0).any(), "the case must have spikes in the first step"
+    assert (k_spike == T - 1).any(), "the case must have spikes in the last step"
+    assert (k_spike < 0).any(), "the case must have silent neurons"
+    loss = (spikes * weights).sum()
+    g_train = torch.autograd.grad(loss, fc.weight, retain_graph=True)[0]
+    ref = (_hat_train(t_spike, k_spike, dt) * weights).sum()
+    g_ref = torch.autograd.grad(ref, fc.weight)[0]
+    torch.testing.assert_close(g_train, g_ref, rtol=1e-9, atol=1e-9)
+
+
+def _case_with_last_step_spikes():
+    """A seed whose trains have spikes in the first and the last step and silent neurons."""
+    for seed in range(200):
+        fc, x, w = _currents_net(seed)
+        k = relpsp_clock_sequence(fc(x).detach(), None, 1.0, 1.0)[2].k_spike
+        if (k == T - 1).any() and (k == 0).any() and (k < 0).any():
+            return fc, x, w
+    raise AssertionError("no case with last-step spikes found")
+
+
+@pytest.fixture
+def case():
+    return _case_with_last_step_spikes()
+
+
+def test_functional_sequence(case):
+    fc, x, w = case
+    spikes, _, state = relpsp_clock_sequence(fc(x), None, 1.0, 1.0)
+    _check(fc, spikes, state.t_spike, state.k_spike, w, 1.0)
+
+
+@pytest.mark.parametrize("init_hidden", [True, False])
+def test_snntorch_stepped(case, init_hidden):
+    pytest.importorskip("snntorch")
+    from stdbp_plugin.snntorch import ReLPSP
+
+    fc, x, w = case
+    neuron = ReLPSP(init_hidden=init_hidden).double()
+    mem = None if init_hidden else neuron.init_leaky()
+    rec = []
+    for k in range(T):
+        if init_hidden:
+            rec.append(neuron(fc(x[k])))
+        else:
+            spk, mem = neuron(fc(x[k]), mem)
+            rec.append(spk)
+    t = neuron.spike_time
+    k_spike = torch.where(torch.isfinite(t), neuron._clock.k_spike, -1)
+    _check(fc, torch.stack(rec), torch.where(torch.isfinite(t), t, 0.0), k_spike, w, 1.0)
+
+
+def test_snntorch_converted_leaky_output(case):
+    snn = pytest.importorskip("snntorch")
+    import stdbp_plugin as stdbp
+
+    fc, x, w = case
+    net = nn.Sequential(fc, snn.Leaky(beta=0.9, init_hidden=True, output=True)).double()
+    conv = stdbp.convert(net, mode="clock")
+    rec = [conv(x[k])[0] for k in range(T)]
+    neuron = conv[1]
+    t = neuron.spike_time
+    k_spike = torch.where(torch.isfinite(t), neuron._clock.k_spike, -1)
+    _check(conv[0], torch.stack(rec), torch.where(torch.isfinite(t), t, 0.0), k_spike, w, 1.0)
+
+
+@pytest.mark.parametrize("face", ["cell", "sequence"])
+def test_norse_faces(case, face):
+    pytest.importorskip("norse")
+    from stdbp_plugin.norse import ReLPSP, ReLPSPCell
+
+    fc, x, w = case
+    dt = 1e-3  # gain 1/dt: the same dynamics in seconds
+    if face == "cell":
+        cell, state, rec = ReLPSPCell(dt=dt), None, []
+        for k in range(T):
+            z, state = cell(fc(x[k]), state)
+            rec.append(z)
+        spikes = torch.stack(rec)
+    else:
+        spikes, state = ReLPSP(dt=dt)(fc(x))
+    k_spike = state.k_spike
+    t = torch.where(k_spike >= 0, state.t_spike, torch.zeros_like(state.t_spike))
+    _check(fc, spikes, t, k_spike, w, dt)
+
+
+def test_snntorch_ce_temporal_loss_gets_the_exact_spike_time_gradient(case):
+    """A first-spike readout: equal to the loss written on t* / dt, last-step spikes included."""
+    pytest.importorskip("snntorch")
+    from snntorch import functional as SF
+
+    fc, x, _ = case
+    target = torch.randint(0, N_OUT, (B,), generator=torch.Generator().manual_seed(1))
+    spikes, _, state = relpsp_clock_sequence(fc(x), None, 1.0, 1.0)
+    loss = SF.ce_temporal_loss()(spikes, target)
+    g_train = torch.autograd.grad(loss, fc.weight)[0]
+    # the same loss on t* / dt, valued at the step index k (so that the softmax is taken at the
+    # same point); silent neurons count as T - 1 (snnTorch's convention)
+    spikes, _, state = relpsp_clock_sequence(fc(x), None, 1.0, 1.0)
+    fired = state.k_spike >= 0
+    t = state.t_spike
+    index = torch.where(fired, state.k_spike + (t - t.detach()), torch.full_like(t, T - 1.0))
+    ref = nn.functional.cross_entropy(-index, target)
+    g_ref = torch.autograd.grad(ref, fc.weight)[0]
+    torch.testing.assert_close(g_train, g_ref, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("stepped", [True, False])
+def test_revival_pushes_only_neurons_silent_in_the_whole_window(stepped):
+    """silent_grad > 0 leaves the exact gradient of every neuron that fires (even late) alone."""
+    from stdbp_plugin.functional.clock import relpsp_clock_step
+
+    torch.manual_seed(0)
+    scale = torch.rand(1, B, N_OUT, dtype=torch.float64) * 0.08
+    c = (torch.rand(T, B, N_OUT, dtype=torch.float64) * scale).requires_grad_()
+    w = -torch.rand(T, B, N_OUT, dtype=torch.float64)  # "fire earlier" at every step
+
+    def grads(silent_grad):
+        if stepped:
+            state, rec = None, []
+            for k in range(T):
+                s, _, state = relpsp_clock_step(c[k], state, 1.0, 1.0, silent_grad)
+                rec.append(s)
+            spikes = torch.stack(rec)
+        else:
+            spikes, _, state = relpsp_clock_sequence(c, None, 1.0, 1.0, silent_grad)
+        return torch.autograd.grad((spikes * w).sum(), c)[0], state.k_spike
+
+    exact, k_spike = grads(0.0)
+    revived, _ = grads(1.0)
+    fired = k_spike >= 0
+    assert (fired & (k_spike > 2)).any() and (~fired).any()
+    torch.testing.assert_close(revived[:, fired], exact[:, fired], rtol=0, atol=0)
+    assert (exact[:, ~fired] == 0).all() and (revived[:, ~fired] < 0).any()
+
+
+def test_a_count_loss_meeting_a_relpsp_output_warns_once_with_the_line_to_change(monkeypatch):
+    pytest.importorskip("snntorch")
+    import warnings
+
+    from snntorch import functional as SF
+
+    fc, x, _ = _case_with_last_step_spikes()
+    target = torch.zeros(B, dtype=torch.long)
+    for loss_fn, dense in ((SF.ce_temporal_loss(), False), (SF.mse_count_loss(), True)):
+        monkeypatch.setattr(clock, "_dense_warned", False)
+        spikes, _, _ = relpsp_clock_sequence(fc(x), None, 1.0, 1.0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loss_fn(spikes, target).backward()
+        found = [w for w in caught if issubclass(w.category, DenseSpikeTrainLossWarning)]
+        assert len(found) == int(dense)
+        if dense:
+            assert "import stdbp_plugin.snntorch.functional as SF" in str(found[0].message)
