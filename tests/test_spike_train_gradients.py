@@ -203,3 +203,32 @@ def test_a_count_loss_meeting_a_relpsp_output_warns_once_with_the_line_to_change
         assert len(found) == int(dense)
         if dense:
             assert "import stdbp_plugin.snntorch.functional as SF" in str(found[0].message)
+
+
+def test_fused_step_equals_the_autograd_sequence_for_spikes_potentials_times_and_threshold():
+    """ClockStep's hand-written backward against relpsp_clock_sequence (autograd through cumsum
+    and the closed form): gradients of currents and of a per-neuron threshold."""
+    from stdbp_plugin.functional.clock import relpsp_clock_step
+
+    fc, x, w = _case_with_last_step_spikes()
+    c = fc(x).detach().requires_grad_()
+    u = torch.randn(T, B, N_OUT, dtype=torch.float64)
+    z = torch.randn(B, N_OUT, dtype=torch.float64)
+
+    def grads(stepped: bool):
+        theta = torch.linspace(0.8, 1.2, N_OUT, dtype=torch.float64).requires_grad_()
+        if stepped:
+            state, spikes, mems = None, [], []
+            for k in range(T):
+                s, v, state = relpsp_clock_step(c[k], state, theta, 1.0)
+                spikes.append(s)
+                mems.append(v)
+            spikes, mems = torch.stack(spikes), torch.stack(mems)
+        else:
+            spikes, mems, state = relpsp_clock_sequence(c, None, theta, 1.0)
+        t = torch.where(state.k_spike >= 0, state.t_spike, torch.zeros_like(state.t_spike))
+        loss = (spikes * w).sum() + (mems * u).sum() + (t * z).sum()
+        return torch.autograd.grad(loss, (c, theta))
+
+    for stepped_grad, sequence_grad in zip(grads(True), grads(False), strict=True):
+        torch.testing.assert_close(stepped_grad, sequence_grad, rtol=1e-9, atol=1e-9)

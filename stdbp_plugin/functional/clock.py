@@ -7,7 +7,7 @@ Step k covers [k dt, (k+1) dt); the input current c_k arrives at tau_k = k dt. P
 A neuron that has not fired fires in step k when S > 0 and S tau_{k+1} - P >= theta, at the
 exact time t* = (theta + P) / S in (tau_k, tau_{k+1}]; its binary output is 1 at step k only.
 Autograd through S and P gives dt*/dc_m = (tau_m - t*) / S. The output spike's backward is the
-"hat" of :class:`HatSpike`: dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt.
+"hat" of :class:`ClockStep`: dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt.
 """
 
 from __future__ import annotations
@@ -80,47 +80,83 @@ def _revival(grad: Tensor, silent: Tensor, silent_grad: float, dt: float) -> Ten
     return torch.where(silent, grad.clamp(max=0) * (silent_grad / dt), torch.zeros_like(grad))
 
 
-class HatSpike(torch.autograd.Function):
-    """s_m = 1 where k_spike == m (else 0); backward: ds_m/dt* = ([k_spike == m-1] - [k_spike == m]) / dt.
+class ClockStep(torch.autograd.Function):
+    """One fused step m (forward and hand-written backward, no per-op autograd graph).
 
-    Summed over the steps m this gives dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt: the exact
-    derivative of the loss evaluated on the hat-smoothed train, where a spike at
-    t* = (k + f) dt puts 1 - f on step k and f on step k + 1. The step after the window is
-    not read by the loss (dL/ds_T = 0), so a spike in the last step fades out of the window:
-    dL/dt* = -dL/ds_{T-1} / dt, the loss's own jump for a neuron that leaves the window. For
-    first-spike readouts (a gradient at the spike step only, e.g. snnTorch's
-    ``ce_temporal_loss``) this is exactly dL/dt* of the loss written on t* / dt, last step
-    included.
+    Forward: S = S' + c, P = P' + c tau_m, V = S tau_{m+1} - P; a neuron that has not fired
+    fires when S > 0 and V >= theta, at t* = (theta + P) / S; the spike s_m = [fires now].
+    Backward, with a = dL/dt* / S for the neurons that fire now:
+        dL/dt* = dL/dt*_(later steps) + (dL/ds_{m+1} - dL/ds_m) / dt   (the hat rule)
+        dL/dS = dL/dS_later + tau_{m+1} dL/dV - a t*,   dL/dP = dL/dP_later - dL/dV + a,
+        dL/dc = dL/dS + tau_m dL/dP,   dL/dtheta = a,
+    i.e. dt*/dc_k = (tau_k - t*) / S. The hat: a spike at t* = (k + f) dt counts 1 - f on step k
+    and f on step k + 1; the loss does not read the step after the window (dL/ds_T = 0), so a
+    spike in the last step fades out of the window with dL/dt* = -dL/ds_{T-1} / dt, the loss's
+    own jump for a neuron that leaves it. For first-spike readouts (gradient at the spike step
+    only, e.g. snnTorch's ``ce_temporal_loss``) this is exactly dL/dt* of the loss written on
+    t* / dt, last step included.
 
     ``silent_grad`` > 0 (off by default): a neuron that stays silent through the whole window
-    gets dL/dV_m = silent_grad * min(dL/ds_m, 0) / dt, a "fire earlier" push on its end-of-step
+    gets dL/dV_m += silent_grad * min(dL/ds_m, 0) / dt, a "fire earlier" push on its end-of-step
     potential. Its exact gradient is zero, so neurons that fire keep their exact gradient.
     """
 
     @staticmethod
-    def forward(ctx, t_spike, k_spike, v_end, m: int, dt: float, silent_grad: float, window):
-        ctx.save_for_backward(k_spike)
+    def forward(
+        ctx, current, s_prev, p_prev, t_prev, k_prev, threshold, m, dt, silent_grad, window
+    ):
+        ctx.set_materialize_grads(False)
+        tau, tau_next = m * dt, (m + 1) * dt
+        s = s_prev + current
+        p = torch.add(p_prev, current, alpha=tau)
+        v_end = s * tau_next - p
+        fires = (k_prev < 0) & (s > 0) & (v_end >= threshold)
+        t_spike = torch.where(fires, (threshold + p) / s, t_prev)
+        k_spike = k_prev.masked_fill(fires, m)
+        ctx.mark_non_differentiable(k_spike)
+        ctx.save_for_backward(s, t_spike, fires, k_spike)
         ctx.m, ctx.dt, ctx.silent_grad, ctx.window = m, dt, silent_grad, window
-        return (k_spike == m).to(t_spike.dtype)
+        ctx.theta_shape = threshold.shape if isinstance(threshold, Tensor) else None
+        return fires.to(current.dtype), v_end, s, p, t_spike, k_spike
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
-        (k_spike,) = ctx.saved_tensors
-        m = ctx.m
-        _warn_if_dense(grad, k_spike, m)
-        fired = k_spike >= 0
-        sign = (fired & (k_spike == m - 1)).to(grad.dtype) - (k_spike == m).to(grad.dtype)
-        grad_v = None
-        if ctx.silent_grad and ctx.needs_input_grad[2]:
-            silent = ctx.window.k_spike < 0
-            grad_v = _revival(grad, silent, ctx.silent_grad, ctx.dt)
-        return grad * sign / ctx.dt, None, grad_v, None, None, None, None
+    def backward(ctx, g_spk, g_v, g_s, g_p, g_t, _g_k):
+        s, t_spike, fires, k_spike = ctx.saved_tensors
+        m, dt = ctx.m, ctx.dt
+        if g_spk is not None:
+            _warn_if_dense(g_spk, k_spike, m)
+            # the hat: +dL/ds_m for the spikes of step m - 1, -dL/ds_m for those of step m
+            hat = torch.where(fires, -g_spk, 0.0)
+            if m >= 1:
+                hat = torch.where(k_spike == m - 1, g_spk, hat)
+            g_t = hat.div_(dt) if g_t is None else torch.add(g_t, hat, alpha=1.0 / dt)
+            if ctx.silent_grad:
+                push = _revival(g_spk, ctx.window.k_spike < 0, ctx.silent_grad, dt)
+                g_v = push if g_v is None else g_v + push
+        g_t_prev = a = None
+        if g_t is not None:
+            a = torch.where(fires, g_t / s, 0.0)  # dL/dt* / S of the neurons firing now
+            if ctx.needs_input_grad[3]:
+                g_t_prev = torch.where(fires, 0.0, g_t)
+            dt_ds = torch.where(fires, t_spike, 0.0)
+            g_s = torch.addcmul(g_s, a, dt_ds, value=-1) if g_s is not None else -a * dt_ds
+            g_p = a if g_p is None else g_p + a
+        if g_v is not None:
+            g_s = g_v * ((m + 1) * dt) if g_s is None else torch.add(g_s, g_v, alpha=(m + 1) * dt)
+            g_p = -g_v if g_p is None else g_p - g_v
+        g_c = None
+        if ctx.needs_input_grad[0] and g_s is not None:
+            g_c = torch.add(g_s, g_p, alpha=m * dt)
+        g_theta = None
+        if ctx.needs_input_grad[5] and a is not None:
+            g_theta = a.sum_to_size(ctx.theta_shape) if ctx.theta_shape else a.sum()
+        return g_c, g_s, g_p, g_t_prev, None, g_theta, None, None, None, None
 
 
 class HatSpikeTrain(torch.autograd.Function):
     """Whole train [T, ...]: s_m = [k_spike == m]; dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt,
     with dL/ds_T = 0 (the loss does not read the step after the window) and steps counted
-    from ``k0``; ``silent_grad`` as in :class:`HatSpike`."""
+    from ``k0``; ``silent_grad`` as in :class:`ClockStep`."""
 
     @staticmethod
     def forward(
@@ -154,19 +190,20 @@ class HatSpikeTrain(torch.autograd.Function):
         return g_t / ctx.dt, None, grad_v, None, None, None, None, None
 
 
-def _window_of(state: ClockState, k_spike: Tensor, silent_grad: float) -> _Window | None:
-    """The window that ``state`` continues (a new one from a fresh state), now ending at
-    ``k_spike``. It rides on the k_spike tensor from step to step, whatever state object
-    (snnTorch module state, Norse NamedTuple) carries that tensor. Only tracked when the
-    revival needs it."""
+def _window_of(state: ClockState, silent_grad: float) -> _Window | None:
+    """The window that ``state`` continues (a new one from a fresh state). It rides on the
+    k_spike tensor from step to step, whatever state object (snnTorch module state, Norse
+    NamedTuple) carries that tensor. Only tracked when the revival needs it."""
     if not silent_grad:
         return None
     window = getattr(state.k_spike, "_stdbp_window", None) if int(state.k) > 0 else None
-    if window is None:
-        window = _Window(k_spike)
+    return _Window(state.k_spike) if window is None else window
+
+
+def _extend_window(window: _Window, k_spike: Tensor) -> None:
+    """The window now ends at the step that produced ``k_spike``."""
     window.k_spike = k_spike
     k_spike._stdbp_window = window
-    return window
 
 
 def _check_dt(dt: float) -> None:
@@ -178,13 +215,6 @@ def clock_initial_state(like: Tensor) -> ClockState:
     """A fresh state (nothing integrated, nothing fired, next step 0) shaped like ``like``."""
     zeros = torch.zeros_like(like)
     return ClockState(zeros, zeros, zeros, torch.full_like(like, NOT_FIRED, dtype=torch.long), 0)
-
-
-def _fire(s: Tensor, p: Tensor, tau_next: Tensor | float, threshold: Tensor | float, free: Tensor):
-    v_end = s * tau_next - p
-    fires = free & (s > 0) & (v_end >= threshold)
-    s_safe = torch.where(s > 0, s, torch.ones_like(s))
-    return v_end, fires, (threshold + p) / s_safe
 
 
 def relpsp_clock_step(
@@ -204,15 +234,21 @@ def relpsp_clock_step(
     if state is None:
         state = clock_initial_state(current)
     k = int(state.k)
-    tau = k * dt
-    s = state.s + current
-    p = state.p + current * tau
-    free = state.k_spike < 0
-    v_end, fires, t_new = _fire(s, p, (k + 1) * dt, threshold, free)
-    t_spike = torch.where(fires, t_new, state.t_spike)
-    k_spike = torch.where(fires, torch.full_like(state.k_spike, k), state.k_spike)
-    window = _window_of(state, k_spike, silent_grad)
-    spikes = HatSpike.apply(t_spike, k_spike, v_end, k, dt, silent_grad, window)
+    window = _window_of(state, silent_grad)
+    spikes, v_end, s, p, t_spike, k_spike = ClockStep.apply(
+        current,
+        state.s,
+        state.p,
+        state.t_spike,
+        state.k_spike,
+        threshold,
+        k,
+        dt,
+        silent_grad,
+        window,
+    )
+    if window is not None:
+        _extend_window(window, k_spike)
     return spikes, v_end, ClockState(s, p, t_spike, k_spike, k + 1)
 
 
@@ -272,7 +308,9 @@ def relpsp_clock_sequence(
     t_spike = torch.where(fired, t_new, state.t_spike)
     k_new = first.squeeze(0) + k0
     k_spike = torch.where(fired, k_new, state.k_spike)
-    window = _window_of(state, k_spike, silent_grad)
+    window = _window_of(state, silent_grad)
+    if window is not None:
+        _extend_window(window, k_spike)
     spikes = HatSpikeTrain.apply(t_spike, k_spike, v_end, num_steps, k0, dt, silent_grad, window)
     new_state = ClockState(s[-1], p[-1], t_spike, k_spike, k0 + num_steps)
     return spikes, v_end, new_state
