@@ -277,10 +277,12 @@ class _ReLPSPBase(nn.Module):
 
     def initial_state(self, input_tensor: Tensor) -> ReLPSPState:
         """A fresh state for one step of ``input_tensor`` ([B, ...]): nothing integrated,
-        nothing fired, step 0, v = 0."""
+        nothing fired, step 0, v = 0 (S requires grad as in ``forward`` with ``state=None``)."""
         x, _ = self._prepare(input_tensor, 1)
         zeros = torch.zeros_like(x)
-        clock = ClockState(zeros, zeros, zeros, torch.full_like(x, -1, dtype=torch.long), 0)
+        clock = _fresh(x) or ClockState(
+            zeros, zeros, zeros, torch.full_like(x, -1, dtype=torch.long), 0
+        )
         return _to_norse(clock, zeros)
 
     def extra_repr(self) -> str:

@@ -305,8 +305,25 @@ def test_output_requires_grad_without_a_learnable_input_like_norse_lif():
     w = torch.ones(3, 3, requires_grad=True)
     z1, s1 = ReLPSP()(x @ w)
     assert s1.s.grad_fn is not None
-    lif_z, lif_s = norse.LIF()(x)  # what Norse does
+    # Norse: not through its parameters (plain tensors) but through its initial state, whose
+    # v is a leaf with requires_grad=True; with an explicit plain state nothing requires grad
+    lif = norse.LIF()
+    assert not any(torch.as_tensor(f).requires_grad for f in lif.p if not isinstance(f, str))
+    lif_z, lif_s = lif(x)
     assert lif_z.requires_grad and lif_s.v.requires_grad
+    lif_z, _ = lif(x, norse.LIFFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3)))
+    assert not lif_z.requires_grad
+
+
+def test_initial_state_equals_starting_from_none():
+    x = torch.rand(6, 2, 3)
+    for module, inp in ((ReLPSP(), x), (ReLPSPCell(), x[0])):
+        z_none, s_none = module(inp)
+        z, s = module(inp, module.initial_state(inp))
+        torch.testing.assert_close(z, z_none)
+        for a, b in zip(s, s_none, strict=True):
+            torch.testing.assert_close(a, b)
+        assert z.requires_grad
 
 
 @pytest.mark.parametrize("kind", ["bool", "int", "sparse"])
