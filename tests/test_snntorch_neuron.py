@@ -1,14 +1,26 @@
 """stdbp_plugin.snntorch.ReLPSP: dynamics against the closed form, snnTorch conventions."""
 
+import inspect
+import re
+import warnings
+
 import pytest
 import torch
 
 snn = pytest.importorskip("snntorch")
 from snntorch import functional as SF  # noqa: E402
-from snntorch import spikegen, utils  # noqa: E402
+from snntorch import spikegen, surrogate, utils  # noqa: E402
 
 from stdbp_plugin.functional import relpsp_linear  # noqa: E402
-from stdbp_plugin.snntorch import ReLPSP, ReLPSPSynaptic  # noqa: E402
+from stdbp_plugin.snntorch import (  # noqa: E402
+    IgnoredArgumentWarning,
+    ReLPSP,
+    ReLPSPAlpha,
+    ReLPSPLapicque,
+    ReLPSPRLeaky,
+    ReLPSPRSynaptic,
+    ReLPSPSynaptic,
+)
 
 INF = float("inf")
 
@@ -174,3 +186,277 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 def test_integer_input_raises_value_error():
     with pytest.raises(ValueError, match="input_"):
         ReLPSP()(torch.ones(2, 3, dtype=torch.long))
+
+
+# ---- the literal swap: signatures, warnings, refusals --------------------------------------
+FACES = [
+    (ReLPSP, snn.Leaky),
+    (ReLPSPSynaptic, snn.Synaptic),
+    (ReLPSPAlpha, snn.Alpha),
+    (ReLPSPLapicque, snn.Lapicque),
+]
+
+
+def _construct(factory):
+    """Build with every warning recorded; returns (module, list of IgnoredArgumentWarning)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = factory()
+    assert all(issubclass(w.category, IgnoredArgumentWarning) for w in caught), caught
+    return module, caught
+
+
+@pytest.mark.parametrize("ours, upstream", FACES)
+def test_signature_is_the_snntorch_signature_plus_keyword_only_extras(ours, upstream):
+    mine = list(inspect.signature(ours.__init__).parameters.values())[1:]
+    theirs = list(inspect.signature(upstream.__init__).parameters.values())[1:]
+    assert [p.name for p in mine[: len(theirs)]] == [p.name for p in theirs]
+    for p, q in zip(mine[: len(theirs)], theirs, strict=True):
+        assert p.kind is q.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        assert p.default == (None if q.default is q.empty else q.default), p.name
+    extras = {p.name: p.default for p in mine[len(theirs) :]}
+    assert extras == {"dt": 1.0, "bias": None, "silent_grad": 0.0}
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in mine[len(theirs) :])
+    assert issubclass(ours, upstream)
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        ReLPSP,
+        ReLPSPSynaptic,
+        ReLPSPAlpha,
+        ReLPSPLapicque,
+        # what convert's adapter passes, by keyword
+        lambda: ReLPSP(
+            threshold=torch.tensor(0.5),
+            learn_threshold=True,
+            init_hidden=True,
+            output=True,
+            dt=0.5,
+            bias=torch.zeros(3),
+            silent_grad=1.0,
+        ),
+        lambda: ReLPSPSynaptic(threshold=2.0, init_hidden=True, output=True, dt=0.1),
+        # snnTorch's defaults written out
+        lambda: ReLPSP(
+            None, 1.0, None, False, False, False, False, False, "subtract", False, False, 1.0
+        ),
+        lambda: ReLPSPAlpha(reset_mechanism="zero", inhibition=False, state_quant=False),
+        lambda: ReLPSPLapicque(beta=False, R=False, C=False, time_step=1),
+    ],
+)
+def test_defaults_and_kept_arguments_warn_nothing(factory):
+    _, caught = _construct(factory)
+    assert caught == []
+
+
+@pytest.mark.parametrize(
+    "factory, ignored",
+    [
+        # snnTorch tutorials 5/6: snn.Leaky(beta=beta, spike_grad=spike_grad, init_hidden=True)
+        (
+            lambda: ReLPSP(beta=0.5, spike_grad=surrogate.fast_sigmoid(slope=25), init_hidden=True),
+            {"beta", "spike_grad"},
+        ),
+        (lambda: ReLPSP(0.9), {"beta"}),  # beta is the first positional argument
+        (lambda: ReLPSP(0.9, threshold=0.5), {"beta"}),
+        (lambda: ReLPSP(torch.rand(10), learn_beta=True), {"beta", "learn_beta"}),
+        (
+            lambda: ReLPSP(0.9, surrogate_disable=True, reset_mechanism="none", reset_delay=False),
+            {"beta", "surrogate_disable", "reset_mechanism", "reset_delay"},
+        ),
+        (lambda: ReLPSPSynaptic(alpha=0.9, beta=0.8), {"alpha", "beta"}),
+        (lambda: ReLPSPSynaptic(0.9, 0.8, learn_alpha=True), {"alpha", "beta", "learn_alpha"}),
+        (
+            lambda: ReLPSPAlpha(alpha=0.9, beta=0.8, init_hidden=True, output=True),
+            {"alpha", "beta"},
+        ),
+        (lambda: ReLPSPLapicque(beta=0.9), {"beta"}),
+        (lambda: ReLPSPLapicque(R=5.1, C=5e-3, time_step=1e-3), {"R", "C", "time_step"}),
+    ],
+)
+def test_one_warning_names_exactly_the_ignored_arguments(factory, ignored):
+    neuron, caught = _construct(factory)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert set(re.findall(r"(\w+)=", message)) == ignored
+    assert caught[0].filename == __file__  # points at the user's line
+    assert type(neuron).__name__ in message
+
+
+def test_the_swap_keeps_threshold_and_stores_what_it_ignores():
+    with pytest.warns(IgnoredArgumentWarning):
+        neuron = ReLPSP(0.9, threshold=0.5, learn_threshold=True, reset_mechanism="zero")
+    assert isinstance(neuron.threshold, torch.nn.Parameter) and neuron.threshold.item() == 0.5
+    assert neuron.beta.item() == pytest.approx(0.9) and neuron.reset_mechanism == "zero"
+    # ... but it has no effect: same spikes as a plain ReLPSP(threshold=0.5)
+    plain = ReLPSP(threshold=0.5)
+    for c in [torch.full((1, 3), v) for v in (0.1, 0.2, 0.0, 0.3)]:
+        assert torch.equal(neuron(c)[0], plain(c)[0])
+    assert torch.equal(neuron.spike_time, plain.spike_time)
+
+
+@pytest.mark.parametrize("cls", [ReLPSP, ReLPSPSynaptic, ReLPSPAlpha, ReLPSPLapicque])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"inhibition": True}, "inhibition"),
+        ({"state_quant": lambda mem: mem.round()}, "state_quant"),
+        ({"graded_spikes_factor": 0.5}, "graded_spikes_factor"),
+        ({"learn_graded_spikes_factor": True}, "learn_graded_spikes_factor"),
+    ],
+)
+def test_arguments_it_cannot_honour_raise_value_error(cls, kwargs, name):
+    if name not in inspect.signature(cls.__init__).parameters:
+        with pytest.raises(TypeError):  # as with the snnTorch class it replaces
+            cls(**kwargs)
+        return
+    with pytest.raises(ValueError, match=f"{name}=.*cannot|cannot honour {name}"):
+        cls(**kwargs)
+
+
+def test_invalid_reset_mechanism_raises_as_in_snntorch():
+    with pytest.raises(ValueError, match="reset_mechanism"):
+        ReLPSP(0.9, reset_mechanism="sometimes")
+
+
+@pytest.mark.parametrize(
+    "factory, upstream",
+    [
+        (lambda: ReLPSPRLeaky(beta=0.9, linear_features=10), "snn.RLeaky"),
+        (lambda: ReLPSPRLeaky(0.9, all_to_all=False, V=0.5), "snn.RLeaky"),
+        (lambda: ReLPSPRSynaptic(0.9, 0.8, linear_features=10), "snn.RSynaptic"),
+    ],
+)
+def test_recurrent_neurons_raise_a_clear_error(factory, upstream):
+    with pytest.raises(ValueError, match=rf"recurrent.*\({re.escape(upstream)}\).*feed-forward"):
+        factory()
+
+
+# ---- the literal swap in snnTorch's own pipelines ------------------------------------------
+def test_tutorial_5_class_net_with_explicit_state():
+    beta, num_steps = 0.95, 12
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(20, 16)
+            self.lif1 = ReLPSP(beta=beta)
+            self.fc2 = torch.nn.Linear(16, 4)
+            self.lif2 = ReLPSP(beta=beta)
+
+        def forward(self, x):
+            mem1 = self.lif1.init_leaky()
+            mem2 = self.lif2.init_leaky()
+            spk2_rec, mem2_rec = [], []
+            for step in range(num_steps):
+                cur1 = self.fc1(x[step])
+                spk1, mem1 = self.lif1(cur1, mem1)
+                cur2 = self.fc2(spk1)
+                spk2, mem2 = self.lif2(cur2, mem2)
+                spk2_rec.append(spk2)
+                mem2_rec.append(mem2)
+            return torch.stack(spk2_rec, dim=0), torch.stack(mem2_rec, dim=0)
+
+    torch.manual_seed(0)
+    with pytest.warns(IgnoredArgumentWarning):
+        net = Net()
+    torch.nn.init.normal_(net.fc1.weight, 0.3, 0.1)
+    torch.nn.init.normal_(net.fc2.weight, 0.3, 0.1)
+    x = spikegen.latency(torch.rand(5, 20), num_steps=num_steps, normalize=True, linear=True)
+    spk_rec, mem_rec = net(x)
+    assert spk_rec.shape == mem_rec.shape == (num_steps, 5, 4)
+    loss = SF.ce_temporal_loss()(spk_rec, torch.tensor([0, 1, 2, 3, 0]))
+    loss.backward()
+    assert torch.isfinite(net.fc1.weight.grad).all() and net.fc1.weight.grad.abs().sum() > 0
+
+
+def test_tutorial_6_sequential_net_with_init_hidden():
+    spike_grad = surrogate.fast_sigmoid(slope=25)
+    beta = 0.5
+    with pytest.warns(IgnoredArgumentWarning):
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 5),
+            torch.nn.MaxPool2d(2),
+            ReLPSP(beta=beta, spike_grad=spike_grad, init_hidden=True),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * 4 * 4, 3),
+            ReLPSP(beta=beta, spike_grad=spike_grad, init_hidden=True, output=True),
+        )
+    data = torch.rand(6, 2, 1, 12, 12)
+    utils.reset(net)
+    spk_rec = torch.stack([net(data[step])[0] for step in range(6)])
+    assert spk_rec.shape == (6, 2, 3)
+    assert net[2].step == 6
+    utils.reset(net)
+    assert net[2].step == 0 and net[5].step == 0
+
+
+@pytest.mark.parametrize("ours, upstream", FACES)
+def test_snntorch_utils_treat_each_face_like_the_class_it_replaces(ours, upstream):
+    torch.manual_seed(0)
+    mine = torch.nn.Sequential(torch.nn.Linear(3, 2), ours(init_hidden=True, output=True))
+    theirs_kwargs = {"Leaky": (0.9,), "Synaptic": (0.9, 0.8), "Alpha": (0.9, 0.8)}
+    args = theirs_kwargs.get(upstream.__name__, ())
+    kw = {"beta": 0.9} if upstream is snn.Lapicque else {}
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(3, 2), upstream(*args, init_hidden=True, output=True, **kw)
+    )
+    # snntorch.backprop reads the number of outputs of the last layer from its class
+    assert utils._final_layer_check(mine) == utils._final_layer_check(theirs)
+    x = torch.rand(4, 3)
+    assert len(mine(x)) == len(theirs(x)) == utils._final_layer_check(mine)
+    assert mine[1].step == 1
+    utils.reset(mine)
+    assert mine[1].step == 0
+    # a checkpoint of the snnTorch model loads into the swapped one (same state_dict keys)
+    mine.load_state_dict(theirs.state_dict())
+    assert torch.equal(mine[0].weight, theirs[0].weight)
+
+
+def test_synaptic_alpha_and_lapicque_fire_like_relpsp():
+    torch.manual_seed(0)
+    currents = [torch.randn(3, 5) * 0.4 + 0.1 for _ in range(8)]
+    ref = ReLPSP()
+    syn_n, alpha_n, lap_n = ReLPSPSynaptic(), ReLPSPAlpha(), ReLPSPLapicque()
+    syn, mem_s = syn_n.init_synaptic()
+    exc, inh, mem_a = alpha_n.init_alpha()
+    mem_l = lap_n.init_lapicque()
+    mem = ref.init_leaky()
+    for c in currents:
+        spk, mem = ref(c, mem)
+        spk_s, syn, mem_s = syn_n(c, syn, mem_s)
+        spk_a, exc, inh, mem_a = alpha_n(c, exc, inh, mem_a)
+        spk_l, mem_l = lap_n(c, mem_l)
+        assert torch.equal(spk, spk_s) and torch.equal(spk, spk_a) and torch.equal(spk, spk_l)
+        assert torch.equal(mem, mem_s) and torch.equal(mem, mem_a) and torch.equal(mem, mem_l)
+        torch.testing.assert_close(exc + inh, mem)  # V = S t - P split as syn_exc + syn_inh
+    torch.testing.assert_close(syn, sum(currents))  # syn = slope S, no decay
+    assert torch.equal(alpha_n.spike_time, ref.spike_time)
+
+
+def test_init_hidden_refuses_state_arguments_for_every_face():
+    x = torch.rand(2, 3)
+    for neuron, state in [
+        (ReLPSPSynaptic(init_hidden=True), (x, x)),
+        (ReLPSPAlpha(init_hidden=True), (x, x, x)),
+        (ReLPSPLapicque(init_hidden=True), (x,)),
+    ]:
+        with pytest.raises(TypeError, match="init_hidden"):
+            neuron(x, *state)
+        assert isinstance(neuron(x), torch.Tensor)
+
+
+def test_detach_hidden_and_reset_hidden_reach_every_face():
+    w = torch.tensor([[0.2]], requires_grad=True)
+    faces = [ReLPSPSynaptic(init_hidden=True), ReLPSPAlpha(init_hidden=True)]
+    for neuron in faces:
+        for _ in range(3):
+            neuron(torch.ones(1, 1) @ w.T)
+    ReLPSPAlpha.detach_hidden()  # any face's classmethod detaches every ReL-PSP neuron
+    for neuron in faces:
+        assert neuron._clock.s.grad_fn is None and not neuron.mem.requires_grad
+    snn.Alpha.reset_hidden()  # snnTorch's own classmethods reset the faces of their class
+    snn.Synaptic.reset_hidden()
+    assert all(neuron.step == 0 for neuron in faces)

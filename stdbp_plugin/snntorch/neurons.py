@@ -178,30 +178,41 @@ class _ReLPSPState:
         def stored(n: str) -> Any:
             return given[n] if n in set_ else _NEUTRAL.get(n, given[n])
 
+        reset_mechanism = given.get("reset_mechanism", "subtract")
+        if reset_mechanism not in snn.SpikingNeuron.reset_dict:
+            raise ValueError(
+                "reset_mechanism must be set to either 'subtract', 'zero', or 'none', got "
+                f"{reset_mechanism!r}"
+            )
+
+        beta = _as_buffer(stored("beta"))
+        extra = {n: _as_buffer(stored(n)) for n in _EXTRA_BUFFERS if n in defaults}
+        if bias is not None and not isinstance(bias, nn.Parameter):
+            bias = nn.Parameter(torch.as_tensor(bias))
+
+        # SpikingNeuron.__init__ registers the neuron in the class-level `instances` list that
+        # reset_hidden() walks: nothing below may fail and leave a half-built neuron there.
         LIF.__init__(
             self,  # type: ignore[arg-type]
-            beta=_as_buffer(stored("beta")),
+            beta=beta,
             threshold=theta,
             spike_grad=given.get("spike_grad"),
             surrogate_disable=bool(given.get("surrogate_disable", False)),
             init_hidden=bool(given["init_hidden"]),
             learn_threshold=bool(given["learn_threshold"]),
-            reset_mechanism=given.get("reset_mechanism", "subtract"),
+            reset_mechanism=reset_mechanism,
             output=bool(given["output"]),
         )
-        for n in _EXTRA_BUFFERS:
-            if n in defaults:
-                self.register_buffer(n, _as_buffer(stored(n)))  # type: ignore[attr-defined]
+        self._clock: ClockState | None = None
+        self._mem: Tensor = torch.zeros(0)
+        for n, value in extra.items():
+            self.register_buffer(n, value)  # type: ignore[attr-defined]
         if "reset_delay" in defaults:
             self.reset_delay = given["reset_delay"]
 
         self.dt = float(dt)
-        if bias is not None and not isinstance(bias, nn.Parameter):
-            bias = nn.Parameter(torch.as_tensor(bias))
         self.bias = bias
         self.silent_grad = float(silent_grad)
-        self._clock: ClockState | None = None
-        self._mem: Tensor = torch.zeros(0)
 
         if ignored:
             listed = ", ".join(
