@@ -20,7 +20,7 @@ nn.Linear-initialised net silent within 30 steps). Its other fields have no mean
 ones set to non-default values are named in one ``UserWarning``. ``ReLPSPParameters(tau_mem_inv,
 v_th)`` sets g explicitly. ``bias`` (optional) is an input spike at t = 0; ``silent_grad``
 (default 0 = exact STDBP) lets a silent neuron receive a "fire earlier" push, see
-``stdbp_plugin.functional.clock.HatSpike``.
+``stdbp_plugin.functional.clock``.
 """
 
 from __future__ import annotations
