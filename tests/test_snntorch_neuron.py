@@ -460,3 +460,15 @@ def test_detach_hidden_and_reset_hidden_reach_every_face():
     snn.Alpha.reset_hidden()  # snnTorch's own classmethods reset the faces of their class
     snn.Synaptic.reset_hidden()
     assert all(neuron.step == 0 for neuron in faces)
+
+
+@pytest.mark.filterwarnings("ignore::stdbp_plugin.snntorch.IgnoredArgumentWarning")
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"beta": 0.9}, {"R": 5.1, "C": 5e-3, "time_step": 1e-3}, {"beta": 0.9, "R": 2.0}],
+)
+def test_lapicque_checkpoints_load_whatever_rc_arguments_were_given(kwargs):
+    upstream = snn.Lapicque(**kwargs, threshold=0.7)
+    neuron = ReLPSPLapicque(**kwargs)
+    neuron.load_state_dict(upstream.state_dict())  # strict: same keys and shapes
+    assert neuron.threshold.item() == pytest.approx(0.7)

@@ -186,6 +186,9 @@ class _ReLPSPState:
             )
 
         beta = _as_buffer(stored("beta"))
+        if "beta" not in set_ and {"R", "C"} <= set_:  # snn.Lapicque derives beta from R, C
+            rc = _as_buffer(given["R"]) * _as_buffer(given["C"])
+            beta = torch.exp(torch.ones(1) * (-_as_buffer(given["time_step"]) / rc))
         extra = {n: _as_buffer(stored(n)) for n in _EXTRA_BUFFERS if n in defaults}
         if bias is not None and not isinstance(bias, nn.Parameter):
             bias = nn.Parameter(torch.as_tensor(bias))
