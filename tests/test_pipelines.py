@@ -1,0 +1,129 @@
+"""The pipelines matrix in miniature: every upstream pipeline x variant of
+benchmarks/pipelines/ builds, trains two small batches with few time steps and tests without
+error, with finite losses (or says why the variant does not apply). Real MNIST when the raw
+files are there, else random images (shapes are all that matter here)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+
+import pytest
+import torch
+from conftest import REPO_ROOT, data_dir
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+
+import pipelines  # noqa: E402
+from pipelines import NAMES, VARIANTS, Budget, Data, NotApplicable  # noqa: E402
+
+# Small, fast settings per pipeline (the heavy conv nets get fewer steps and smaller batches).
+TINY = {
+    "snntorch_tutorial5": dict(num_steps=5, batch_size=32),
+    "snntorch_tutorial6": dict(num_steps=4, batch_size=16),
+    "snntorch_temporal": dict(num_steps=6, batch_size=32),
+    "norse_mnist_task": dict(num_steps=4, batch_size=8),
+    "norse_readme": dict(num_steps=6, batch_size=32),
+    "norse_latency": dict(num_steps=6, batch_size=32),
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> Data:
+    root = data_dir()
+    if (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        from torchvision.datasets import MNIST
+
+        train = MNIST(root=str(root), train=True, download=False)
+        test = MNIST(root=str(root), train=False, download=False)
+        x, y = train.data[:200].float().div(255).unsqueeze(1), train.targets[:200].clone()
+        xt, yt = test.data[:64].float().div(255).unsqueeze(1), test.targets[:64].clone()
+    else:
+        g = torch.Generator().manual_seed(0)
+        x, xt = torch.rand(200, 1, 28, 28, generator=g), torch.rand(64, 1, 28, 28, generator=g)
+        y, yt = torch.randint(0, 10, (200,), generator=g), torch.randint(0, 10, (64,), generator=g)
+    return Data(x, y, xt, yt)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("name", NAMES)
+def test_pipeline_variant_trains(name: str, variant: str, data: Data) -> None:
+    budget = Budget(epochs=1, max_batches=2, progress=False, **TINY[name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            result = pipelines.run(name, variant, data, budget)
+        except NotApplicable as err:
+            assert variant == "event", f"only the event variant may be inapplicable: {err}"
+            assert len(str(err)) > 20, "a NotApplicable must say why"
+            return
+    assert result["losses_finite"], result["epoch_loss"]
+    assert all(math.isfinite(v) for v in result["epoch_loss"])
+    assert 0.0 <= result["accuracy"] <= 100.0
+    assert result["s_per_epoch"] > 0
+    assert result["spikes_per_sample"] >= 0
+    assert result["num_steps"] == TINY[name]["num_steps"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_variant_documents_its_changed_lines(name: str) -> None:
+    module = pipelines.pipeline(name)
+    assert module.CHANGES["upstream"] == []
+    for variant in ("swap", "clock"):
+        lines = module.CHANGES[variant]
+        assert lines and all(line[:2] in ("+ ", "- ") for line in lines), (variant, lines)
+    if not module.CHANGES["event"]:
+        assert len(getattr(module, "EVENT_NOT_APPLICABLE", "")) > 20
+    # the swap changes the neuron class names and at most one readout line besides
+    removed = [line for line in module.CHANGES["swap"] if line.startswith("- ")]
+    readout = [line for line in module.CHANGES["swap"] if "readout" in line]
+    assert len(readout) <= 1
+    for line in removed:
+        assert any(k in line for k in ("Leaky", "LIF", "import snntorch.functional")), line
+
+
+def test_bench_renders_docs_from_results(tmp_path) -> None:
+    """The table writer copes with ok, error and n/a cells (no training here)."""
+    import bench_pipelines
+
+    ok = {
+        "status": "ok",
+        "accuracy": 80.0,
+        "s_per_epoch": 10.0,
+        "spikes_per_sample": 100.0,
+        "silent_output_fraction": 0.1,
+        "epoch_loss": [1.0],
+        "warnings": ["UserWarning: ReLPSP ignored beta"],
+    }
+    slow = dict(ok, accuracy=70.0, s_per_epoch=20.0, silent_output_fraction=0.5)
+    info = {"cpu_count": 2, "threads": 2, "device": "cpu", "load_avg_1_5_15min": [1, 1, 1]}
+    info["omp_wait_policy"] = "PASSIVE"
+    result = {
+        "commands": ["python benchmarks/bench_pipelines.py --train-size 10"],
+        "machine_before": info,
+        "machine_after": info,
+        "budgets": {"snntorch_tutorial5": {"train_size": 10, "test_size": 5, "epochs": 1}},
+        "results": {
+            "snntorch_tutorial5": {
+                "upstream": ok,
+                "swap": slow,
+                "clock": {"status": "error", "error": "TypeError: boom"},
+                "event": {"status": "n/a", "reason": "direct input"},
+            }
+        },
+    }
+    text = bench_pipelines.render_docs(result)
+    assert "| snntorch_tutorial5 | swap | 70.00 | -10.00 | 20.0 | 2.00 |" in text
+    assert "no: accuracy, speed" in text
+    assert "TypeError: boom" in text
+    assert "**snntorch_tutorial5 / swap**: measured: 70.0% against 80.0% upstream" in text
+    assert "- self.lif1 = snn.Leaky(beta=beta)" in text
