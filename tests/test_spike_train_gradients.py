@@ -186,6 +186,7 @@ def test_revival_pushes_only_neurons_silent_in_the_whole_window(stepped):
 
 
 def test_a_count_loss_meeting_a_relpsp_output_warns_once_with_the_line_to_change(monkeypatch):
+    """mse_count_loss warns; ce_temporal_loss and a hidden layer read by ReL-PSP neurons do not."""
     pytest.importorskip("snntorch")
     import warnings
 
@@ -193,8 +194,17 @@ def test_a_count_loss_meeting_a_relpsp_output_warns_once_with_the_line_to_change
 
     fc, x, _ = _case_with_last_step_spikes()
     target = torch.zeros(B, dtype=torch.long)
-    for loss_fn, dense in ((SF.ce_temporal_loss(), False), (SF.mse_count_loss(), True)):
-        monkeypatch.setattr(clock, "_dense_warned", False)
+    hidden_read = nn.Linear(N_OUT, 3).double()
+    with torch.no_grad():
+        hidden_read.weight.uniform_(0.1, 0.5)
+
+    def two_layers(spikes, target):
+        out, _, state = relpsp_clock_sequence(hidden_read(spikes), None, 1.0, 1.0)
+        return (torch.where(state.k_spike >= 0, state.t_spike, 0.0) * torch.rand(B, 3)).sum()
+
+    cases = ((SF.ce_temporal_loss(), False), (two_layers, False), (SF.mse_count_loss(), True))
+    for loss_fn, dense in cases:
+        monkeypatch.setattr(clock, "_count_checks_left", 1000)
         spikes, _, _ = relpsp_clock_sequence(fc(x), None, 1.0, 1.0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -232,3 +242,25 @@ def test_fused_step_equals_the_autograd_sequence_for_spikes_potentials_times_and
 
     for stepped_grad, sequence_grad in zip(grads(True), grads(False), strict=True):
         torch.testing.assert_close(stepped_grad, sequence_grad, rtol=1e-9, atol=1e-9)
+
+
+def test_a_count_loss_on_a_stepped_face_in_seconds_warns(monkeypatch):
+    """The stepped face (Norse cell, dt = 1 ms) detects a count loss through its rounding."""
+    pytest.importorskip("norse")
+    pytest.importorskip("snntorch")
+    import warnings
+
+    from snntorch import functional as SF
+
+    from stdbp_plugin.norse import ReLPSPCell
+
+    fc, x, _ = _case_with_last_step_spikes()
+    monkeypatch.setattr(clock, "_count_checks_left", 1000)
+    cell, state, rec = ReLPSPCell(dt=1e-3), None, []
+    for k in range(T):
+        z, state = cell(fc(x[k]), state)
+        rec.append(z)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SF.mse_count_loss()(torch.stack(rec), torch.zeros(B, dtype=torch.long)).backward()
+    assert any(issubclass(w.category, DenseSpikeTrainLossWarning) for w in caught)

@@ -59,19 +59,23 @@ class _Window:
         self.k_spike = k_spike
 
 
-_dense_warned = False
+_count_checks_left = 1000  # a count loss shows in the first backward passes; then stop looking
 
 
-def _warn_if_dense(grad: Tensor, k_spike: Tensor, steps: Tensor | int) -> None:
-    """Warn once per process when a fired neuron receives gradient at a step that is neither
-    its spike step k nor k + 1 (the two steps the hat rule reads)."""
-    global _dense_warned
-    if _dense_warned:
+def _warn_if_count_like(g_spike: Tensor, g_time: Tensor, spiking: Tensor, dt: float) -> None:
+    """Warn once per process when the loss gives the neurons spiking at this step a non-zero
+    gradient on the train but (to rounding) none on their spike time: dL/ds_k = dL/ds_{k+1},
+    i.e. the loss counts spikes. A hidden layer read by ReL-PSP neurons (dL/ds affine in the
+    step) and first-spike readouts do not trigger it."""
+    global _count_checks_left
+    if _count_checks_left <= 0:
         return
-    fired = k_spike >= 0
-    away = fired & (steps != k_spike) & (steps != k_spike + 1)
-    if bool((grad.ne(0) & away).any()):
-        _dense_warned = True
+    read = spiking & (g_spike != 0)
+    if not bool(read.any()):
+        return
+    _count_checks_left -= 1
+    if bool((g_time[read].abs() * dt <= 1e-5 * g_spike[read].abs()).all()):
+        _count_checks_left = 0
         warnings.warn(DENSE_LOSS_MESSAGE, DenseSpikeTrainLossWarning, stacklevel=2)
 
 
@@ -124,12 +128,12 @@ class ClockStep(torch.autograd.Function):
         s, t_spike, fires, k_spike = ctx.saved_tensors
         m, dt = ctx.m, ctx.dt
         if g_spk is not None:
-            _warn_if_dense(g_spk, k_spike, m)
             # the hat: +dL/ds_m for the spikes of step m - 1, -dL/ds_m for those of step m
             hat = torch.where(fires, -g_spk, 0.0)
             if m >= 1:
                 hat = torch.where(k_spike == m - 1, g_spk, hat)
             g_t = hat.div_(dt) if g_t is None else torch.add(g_t, hat, alpha=1.0 / dt)
+            _warn_if_count_like(g_spk, g_t, fires, dt)
             if ctx.silent_grad:
                 push = _revival(g_spk, ctx.window.k_spike < 0, ctx.silent_grad, dt)
                 g_v = push if g_v is None else g_v + push
@@ -171,7 +175,6 @@ class HatSpikeTrain(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         k_spike, steps = ctx.saved_tensors
-        _warn_if_dense(grad, k_spike.unsqueeze(0), steps)
         num_steps = grad.shape[0]
         padded = torch.cat([grad, grad.new_zeros(1, *grad.shape[1:])])
         local = k_spike - ctx.k0  # index of the spike inside this train
@@ -183,6 +186,7 @@ class HatSpikeTrain(torch.autograd.Function):
         before = (k_spike >= 0) & (local == -1)
         g_t = torch.where(inside, g_next - g_k, torch.zeros_like(g_k))
         g_t = g_t + torch.where(before, grad[0], torch.zeros_like(g_k))
+        _warn_if_count_like(g_k, g_t, inside & (local < num_steps - 1), 1.0)
         grad_v = None
         if ctx.silent_grad and ctx.needs_input_grad[2]:
             silent = (ctx.window.k_spike < 0).unsqueeze(0)
