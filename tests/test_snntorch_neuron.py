@@ -472,3 +472,14 @@ def test_lapicque_checkpoints_load_whatever_rc_arguments_were_given(kwargs):
     neuron = ReLPSPLapicque(**kwargs)
     neuron.load_state_dict(upstream.state_dict())  # strict: same keys and shapes
     assert neuron.threshold.item() == pytest.approx(0.7)
+
+
+def test_whole_model_torch_save_round_trip(tmp_path):
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 2), ReLPSPSynaptic(init_hidden=True), ReLPSPAlpha(init_hidden=True)
+    )
+    net(torch.rand(4, 3))
+    torch.save(net, tmp_path / "net.pt")  # snnTorch's default surrogate closure is not kept
+    loaded = torch.load(tmp_path / "net.pt", weights_only=False)
+    assert type(loaded[2]) is ReLPSPAlpha and loaded[1].step == 1
+    torch.testing.assert_close(loaded[0].weight, net[0].weight)

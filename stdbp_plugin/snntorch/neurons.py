@@ -206,6 +206,10 @@ class _ReLPSPState:
             reset_mechanism=reset_mechanism,
             output=bool(given["output"]),
         )
+        if "spike_grad" not in set_:
+            # snnTorch's default surrogate is a local closure, which torch.save(model) cannot
+            # pickle; a ReL-PSP neuron never calls it, so keep only a surrogate the user gave.
+            self.spike_grad = None
         self._clock: ClockState | None = None
         self._mem: Tensor = torch.zeros(0)
         for n, value in extra.items():
