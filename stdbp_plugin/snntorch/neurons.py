@@ -352,8 +352,9 @@ class ReLPSP(_ReLPSPState, snn.Leaky):
 
     Args:
         beta, spike_grad, surrogate_disable, learn_beta, reset_mechanism, reset_delay:
-            accepted and stored, no effect (one :class:`IgnoredArgumentWarning` names those
-            set). ``beta`` is optional here.
+            accepted and stored as snnTorch stores them (``spike_grad`` only when given), no
+            effect; one :class:`IgnoredArgumentWarning` names those set. ``beta`` is optional
+            here (default None: no warning).
         threshold: theta > 0 (a float or a tensor broadcastable to the input).
         init_hidden, output, learn_threshold: as in ``snn.Leaky``; ``learn_threshold`` makes
             theta an ``nn.Parameter`` (dt*/dtheta = 1/S).
