@@ -22,7 +22,7 @@ __all__ = ["convert", "functional", "nn", "__version__"]
 
 def __getattr__(name: str):
     if name == "convert":
-        from stdbp_plugin.convert import convert
+        from stdbp_plugin.conversion import convert
 
         globals()["convert"] = convert
         return convert

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
-from stdbp_plugin.convert.walk import SHAPE_LAYERS, WEIGHT_LAYERS, Leaf
+from stdbp_plugin.conversion.walk import WEIGHT_LAYERS, Leaf
 from stdbp_plugin.nn import EarliestSpikePool2d, ReLPSPConv2d, ReLPSPLinear
-
-
-def weight_layer_of(leaves: list[Leaf], index: int) -> Leaf | None:
-    """The Linear / Conv2d that feeds the neuron ``leaves[index]`` (through shape layers only)."""
-    for leaf in reversed(leaves[:index]):
-        if isinstance(leaf.module, WEIGHT_LAYERS):
-            return leaf
-        if not isinstance(leaf.module, SHAPE_LAYERS):
-            return None
-    return None
 
 
 def _event_shape_layer(leaf: Leaf) -> nn.Module:
@@ -32,10 +23,13 @@ def _event_shape_layer(leaf: Leaf) -> nn.Module:
     return m  # Flatten / Unflatten act on spike-time maps unchanged
 
 
-def _event_weight_layer(leaf: Leaf, theta: Tensor) -> nn.Module:
+def _event_weight_layer(leaf: Leaf, theta: Tensor, neuron: nn.Module) -> nn.Module:
     m = leaf.module
     per_neuron = theta.numel() > 1
-    has_bias = m.bias is not None
+    bias = m.bias
+    if bias is None and isinstance(neuron._parameters.get("bias"), Tensor):
+        bias = neuron._parameters["bias"].reshape(-1)  # a ReL-PSP neuron built with its own bias
+    has_bias = bias is not None
     if isinstance(m, nn.Linear):
         layer = ReLPSPLinear(
             m.in_features, m.out_features, has_bias, per_neuron_threshold=per_neuron
@@ -56,23 +50,32 @@ def _event_weight_layer(leaf: Leaf, theta: Tensor) -> nn.Module:
             per_neuron_threshold=per_neuron,
         )
     layer = layer.to(m.weight.device, m.weight.dtype)
-    layer.weight.data.copy_(m.weight.detach())
-    if has_bias:
-        layer.bias.data.copy_(m.bias.detach())
+    with torch.no_grad():
+        layer.weight.copy_(m.weight)
+        if has_bias:
+            layer.bias.copy_(bias)
     layer.threshold = theta.to(layer.weight).reshape(layer.threshold.shape).clone()
     return layer
 
 
 def build_event_layers(
-    leaves: list[Leaf], is_neuron, thresholds: dict[str, Tensor]
+    leaves: list[Leaf], is_neuron, is_readout, thresholds: dict[str, Tensor]
 ) -> tuple[nn.Sequential, list[tuple[int, str]]]:
-    """stdbp_plugin.nn layers with the model's weights. Returns the Sequential and, for each
-    ReL-PSP weight layer, (its index in the Sequential, the name of the neuron it replaces)."""
+    """stdbp_plugin.nn layers with the model's weights, from the layers in data-flow order.
+    Returns the Sequential and, for each ReL-PSP weight layer, (its index in the Sequential,
+    the name of the neuron it replaces). A non-spiking read-out is a ValueError naming it."""
     layers: list[nn.Module] = []
     links: list[tuple[int, str]] = []
     pending: Leaf | None = None
     between: list[Leaf] = []
     for leaf in leaves:
+        if is_readout(leaf.module):
+            raise ValueError(
+                f"convert(mode='event'): {leaf.name!r} ({type(leaf.module).__name__}) is a "
+                "non-spiking membrane read-out, which has no event-driven counterpart: use "
+                "mode='clock' (the read-out is kept there and integrates the ReL-PSP spikes), or "
+                "drop it and read the class from the first output spike"
+            )
         if isinstance(leaf.module, WEIGHT_LAYERS):
             if pending is not None:
                 raise ValueError(
@@ -86,7 +89,7 @@ def build_event_layers(
                     f"convert(mode='event'): neuron {leaf.name!r} has no Linear or Conv2d before it"
                 )
             links.append((len(layers), leaf.name))
-            layers.append(_event_weight_layer(pending, thresholds[leaf.name]))
+            layers.append(_event_weight_layer(pending, thresholds[leaf.name], leaf.module))
             # shape layers between the weights and the neuron act on the spike times instead
             layers.extend(_event_shape_layer(b) for b in between)
             pending, between = None, []
