@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 snn = pytest.importorskip("snntorch")
@@ -555,3 +556,99 @@ def test_report_says_what_was_done(capsys):
         assert text in printed
     event = stdbp.convert(net, "event")
     assert event.stdbp_conversion_report.mode == "event"
+
+
+def test_calibration_stops_at_a_kept_readout_and_needs_a_known_flow():
+    net = norse.SequentialState(
+        norse.Lift(nn.Linear(10, 6)), norse.LIF(), norse.Lift(nn.Linear(6, 3)), norse.LI()
+    )
+    sample = (torch.rand(20, 8, 10) < 0.3).float()
+    clock = stdbp.convert(net, sample=sample)
+    assert clock.stdbp_conversion_report.calibrated and isinstance(clock[3], norse.LI)
+
+    class Dynamic(_Shuffled):
+        def forward(self, x):
+            if x.sum() > 0:
+                return self.lif1(self.fc1(x))
+            return x
+
+    with pytest.raises(ValueError, match="sample.*flow"):
+        stdbp.convert(Dynamic(), sample=sample)
+
+
+def test_step_zero_bias_gets_the_event_driven_gradient():
+    """One layer on spikes on the step grid: the clock model's exact spike times and their
+    weight and bias gradients equal the event-driven ones (the bias is one spike at t = 0)."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(10, 6), snn.Leaky(beta=0.9, init_hidden=True, output=True))
+    net = net.double()
+    with torch.no_grad():
+        net[0].weight.uniform_(0.0, 0.3)
+        net[0].bias.uniform_(0.0, 0.2)
+    t_in = torch.randint(0, 20, (3, 10)).double()  # one spike per input, on the step grid
+    x = times_to_spikes(t_in, 25, 1.0)
+    clock = stdbp.convert(net)
+    event = stdbp.convert(net, "event").double()
+    utils.reset(clock)
+    for k in range(25):
+        clock(x[k])
+    t_clock = clock[1].spike_time
+    _, t_event = event(x)
+    fired = torch.isfinite(t_clock) & (t_event < 25)
+    assert fired.sum() > 5
+    torch.testing.assert_close(t_clock[fired], t_event[fired])
+    g = torch.randn_like(t_clock)
+    (t_clock[fired] * g[fired]).sum().backward()
+    (t_event[fired] * g[fired]).sum().backward()
+    layer = event.layers[0]
+    torch.testing.assert_close(clock[0].bias.grad, layer.bias.grad)
+    torch.testing.assert_close(clock[0].weight.grad, layer.weight.grad)
+
+
+def test_converted_model_survives_deepcopy_save_and_dtype_moves(tmp_path):
+    import copy
+
+    net = _Shuffled()
+    clock = stdbp.convert(net)
+    x = (torch.rand(6, 2, 12) < 0.4).float()
+    with torch.no_grad():  # hidden state with a graph would not deepcopy (as in snnTorch)
+        want = clock(x)
+        for other in (copy.deepcopy(clock), stdbp.convert(clock)):
+            assert other.fc1._neuron[0] is other.lif1
+            assert torch.equal(other(x), want)
+        torch.save(clock, tmp_path / "m.pt")
+        loaded = torch.load(tmp_path / "m.pt", weights_only=False)
+        assert torch.equal(loaded(x), want)
+        assert clock.double()(x.double()).dtype == torch.float64
+
+
+def test_tutorial6_style_conv_net_converts_in_both_modes():
+    """snnTorch tutorial 6: F.max_pool2d between conv and neuron, a view before the Linear."""
+    num_steps = 4
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.lif1 = nn.Conv2d(1, 4, 3), snn.Leaky(beta=0.5)
+            self.fc1, self.lif2 = nn.Linear(4 * 3 * 3, 5), snn.Leaky(beta=0.5)
+
+        def forward(self, x):
+            mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+            rec = []
+            for _ in range(num_steps):
+                spk1, mem1 = self.lif1(F.max_pool2d(self.conv1(x), 2), mem1)
+                spk2, mem2 = self.lif2(self.fc1(spk1.view(x.size(0), -1)), mem2)
+                rec.append(spk2)
+            return torch.stack(rec)
+
+    torch.manual_seed(0)
+    net = Net()
+    clock = stdbp.convert(net)
+    assert clock.conv1._neuron[0] is clock.lif1 and clock.fc1._neuron[0] is clock.lif2
+    assert clock(torch.rand(2, 1, 8, 8)).shape == (num_steps, 2, 5)
+    clock.load_state_dict(net.state_dict(), strict=True)
+    event = stdbp.convert(net, "event")
+    kinds = [type(m).__name__ for m in event.layers]
+    assert kinds == ["ReLPSPConv2d", "EarliestSpikePool2d", "Flatten", "ReLPSPLinear"]
+    train, t_out = event((torch.rand(6, 2, 1, 8, 8) < 0.3).float())
+    assert t_out.shape == (2, 5)

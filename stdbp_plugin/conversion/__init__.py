@@ -208,12 +208,16 @@ def convert(
         if readout(leaf.module)
     ]
     if sample is not None or mode == "event":
-        if mode == "event" and flow.chain is None:
+        if flow.chain is None:
+            what = "convert(mode='event')" if mode == "event" else "convert(sample=...)"
             raise ValueError(
-                "convert(mode='event'): the data flow of this model is not one known "
-                f"feed-forward chain ({flow.how}); write it as nn.Sequential / SequentialState, "
-                "make forward traceable by torch.fx, or use mode='clock'"
+                f"{what}: the data flow of this model is not one known feed-forward chain "
+                f"({flow.how}); write it as nn.Sequential / SequentialState or make forward "
+                "traceable by torch.fx"
+                + (", or use mode='clock'" if mode == "event" else ", or convert without sample")
             )
+        if mode == "clock":
+            order = _up_to_readout(order, converting, readout)
         layers, links = build_event_layers(order, converting, readout, thresholds)
         if sample is not None:
             device = next(model.parameters()).device
@@ -263,6 +267,15 @@ def convert(
             )
             rep.biases.append(f"{leaf.name}.bias: left as a current added at every step ({why})")
     return _finish(target, rep, adapter, neurons, thresholds, report)
+
+
+def _up_to_readout(order: list[Leaf], converting, readout) -> list[Leaf]:
+    """The chain up to its last converted neuron and before any read-out (what calibration
+    can simulate event-driven)."""
+    cut = next((i for i, leaf in enumerate(order) if readout(leaf.module)), len(order))
+    order = order[:cut]
+    last = max((i for i, leaf in enumerate(order) if converting(leaf.module)), default=-1)
+    return order[: last + 1]
 
 
 def _finish(result, rep, adapter, neurons: list[Leaf], thresholds, report: bool) -> nn.Module:

@@ -159,9 +159,10 @@ def _fx_flow(model: nn.Module, leaves: list[Leaf], is_neuron, is_layer) -> Flow:
             name = f"{name}.lifted_module"
         return name if name in by_name else None
 
-    def source(node) -> tuple[fx.Node | None, bool]:
-        """Walk back from a module's input through getitem(., 0) and reshapes."""
-        reshaped = False
+    def source(node) -> tuple[fx.Node | None, tuple]:
+        """Walk back from a module's input through getitem(., 0), reshapes and F.max_pool2d;
+        returns the node reached and the ops passed (in forward order)."""
+        ops: list[tuple] = []
         while isinstance(node, fx.Node):
             getitem = node.op == "call_function" and node.target is operator.getitem
             if getitem and (node.args[1] == 0 or _input_step(node)):
@@ -169,24 +170,29 @@ def _fx_flow(model: nn.Module, leaves: list[Leaf], is_neuron, is_layer) -> Flow:
             elif (node.op == "call_method" and node.target in _RESHAPE_METHODS) or (
                 node.op == "call_function" and node.target in (torch.flatten, torch.reshape)
             ):
-                node, reshaped = node.args[0], True
+                node = node.args[0]
+                ops.insert(0, ("flatten",))
+            elif (pool := _functional_pool(node)) is not None:
+                node = node.args[0]
+                ops.insert(0, pool)
             else:
-                return node, reshaped
-        return None, reshaped
+                return node, tuple(ops)
+        return None, tuple(ops)
 
     feeds: dict[str, set[str | None]] = {}
-    edges: dict[str, set[tuple[str, bool]]] = {}
+    edges: dict[str, set[tuple[str, tuple]]] = {}
     for node in graph.nodes:
         name = leaf_name(node)
         if name is None or not node.args:
             continue
-        src, reshaped = source(node.args[0])
+        src, ops = source(node.args[0])
         src_name = "<input>" if src is not None and src.op == "placeholder" else None
         if src is not None and src_name is None:
             src_name = leaf_name(src) or f"<{src.op} {getattr(src.target, '__name__', src.target)}>"
-        edges.setdefault(name, set()).add((src_name, reshaped))
+        edges.setdefault(name, set()).add((src_name, ops))
         if is_neuron(by_name[name].module):
-            feeds.setdefault(name, set()).add(_feeder(node, src, reshaped, leaf_name, by_name))
+            feeder = _feeder(src, ops, source, leaf_name, by_name)
+            feeds.setdefault(name, set()).add(feeder)
 
     safe: dict[str, str] = {}
     fed_by: dict[str, list[str]] = {}
@@ -197,7 +203,14 @@ def _fx_flow(model: nn.Module, leaves: list[Leaf], is_neuron, is_layer) -> Flow:
     for w, neurons in fed_by.items():
         if len(neurons) == 1 and _only_feeds(graph, w, neurons[0], leaf_name, by_name):
             safe[neurons[0]] = w
-    return Flow(True, "torch.fx trace of forward", _chain_from(edges, leaves), safe)
+    chain = _chain_from(edges, leaves)
+    how = "torch.fx trace of forward"
+    if chain is None:
+        how += (
+            "; the layers do not form one chain (a branch, a layer used twice, or ops other "
+            "than reshapes and max pooling between layers)"
+        )
+    return Flow(True, how, chain, safe)
 
 
 def _input_step(node: fx.Node) -> bool:
@@ -206,18 +219,32 @@ def _input_step(node: fx.Node) -> bool:
     return isinstance(src, fx.Node) and src.op == "placeholder" and isinstance(node.args[1], int)
 
 
-def _feeder(node, src, reshaped, leaf_name, by_name) -> str | None:
-    """The weight layer feeding ``node`` through BIAS_SAFE modules or F.max_pool2d, or None."""
-    while src is not None and not reshaped:
+def _functional_pool(node: fx.Node) -> tuple | None:
+    """``F.max_pool2d(x, k[, s])`` without padding or dilation: ("maxpool", k, s)."""
+    if node.op != "call_function" or node.target not in (F.max_pool2d, torch.max_pool2d):
+        return None
+    args = dict(
+        zip(("input", "kernel_size", "stride", "padding", "dilation"), node.args, strict=False)
+    )
+    args.update(node.kwargs)
+    if args.get("padding", 0) not in (0, (0, 0)) or args.get("dilation", 1) not in (1, (1, 1)):
+        return None
+    if args.get("ceil_mode") or args.get("return_indices"):
+        return None
+    return ("maxpool", args["kernel_size"], args.get("stride") or args["kernel_size"])
+
+
+def _feeder(src, ops, source, leaf_name, by_name) -> str | None:
+    """The weight layer feeding a neuron through max pooling / BIAS_SAFE modules only."""
+    while src is not None and all(op[0] == "maxpool" for op in ops):
         name = leaf_name(src)
-        if name is not None and isinstance(by_name[name].module, WEIGHT_LAYERS):
-            return name
-        passes = (name is not None and isinstance(by_name[name].module, BIAS_SAFE)) or (
-            src.op == "call_function" and src.target in (F.max_pool2d, torch.max_pool2d)
-        )
-        if not passes or not src.args or not isinstance(src.args[0], fx.Node):
+        if name is None:
             return None
-        src = src.args[0]
+        if isinstance(by_name[name].module, WEIGHT_LAYERS):
+            return name
+        if not isinstance(by_name[name].module, BIAS_SAFE) or not src.args:
+            return None
+        src, ops = source(src.args[0])
     return None
 
 
@@ -245,24 +272,25 @@ def _only_feeds(graph: fx.Graph, weight: str, neuron: str, leaf_name, by_name) -
     return True
 
 
-def _chain_from(edges: dict[str, set[tuple[str, bool]]], leaves: list[Leaf]) -> list[Leaf] | None:
+def _chain_from(edges: dict[str, set[tuple[str, tuple]]], leaves: list[Leaf]) -> list[Leaf] | None:
     """The leaves in flow order if the module-level graph is one path from the input that
-    visits every leaf; reshapes on an edge become an ``nn.Flatten`` leaf."""
+    visits every leaf; reshapes and F.max_pool2d on an edge become nn.Flatten / nn.MaxPool2d."""
     by_name = {leaf.name: leaf for leaf in leaves}
-    nxt: dict[str, tuple[str, bool]] = {}
+    nxt: dict[str, tuple[str, tuple]] = {}
     for name, sources in edges.items():
         if len(sources) != 1:
             return None
-        (src, reshaped) = next(iter(sources))
+        (src, ops) = next(iter(sources))
         if src in nxt:
             return None
-        nxt[src] = (name, reshaped)
+        nxt[src] = (name, ops)
     chain: list[Leaf] = []
     current = "<input>"
     while current in nxt:
-        current, reshaped = nxt[current]
-        if reshaped:
-            chain.append(Leaf(f"{current}(flatten)", nn.Module(), "", nn.Flatten()))
+        current, ops = nxt[current]
+        for op in ops:
+            module = nn.Flatten() if op[0] == "flatten" else nn.MaxPool2d(op[1], op[2])
+            chain.append(Leaf(f"{current}(input {op[0]})", nn.Module(), "", module))
         chain.append(by_name[current])
     names = {leaf.name for leaf in chain}
     return chain if names >= set(by_name) else None
