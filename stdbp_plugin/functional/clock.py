@@ -51,12 +51,13 @@ DENSE_LOSS_MESSAGE = (
 
 class _Window:
     """The steps of one stepped sequence (from a fresh state on): ``k_spike`` as of its last
-    step, read at backward time to tell the neurons that stay silent through the whole window."""
+    step and the index of that step, read at backward time to tell the neurons that stay silent
+    through the whole window and the window's last step."""
 
-    __slots__ = ("k_spike",)
+    __slots__ = ("k_spike", "last")
 
     def __init__(self, k_spike: Tensor) -> None:
-        self.k_spike = k_spike
+        self.k_spike, self.last = k_spike, -1
 
 
 _count_checks_left = 1000  # a count loss shows in the first backward passes; then stop looking
@@ -80,7 +81,8 @@ def _warn_if_count_like(g_spike: Tensor, g_time: Tensor, spiking: Tensor, dt: fl
 
 
 def _revival(grad: Tensor, silent: Tensor, silent_grad: float, dt: float) -> Tensor:
-    """dL/dV = silent_grad * min(dL/ds, 0) / dt for neurons silent in the whole window."""
+    """dL/dV_{T-1} = silent_grad * min(dL/ds_{T-1}, 0) / dt for neurons silent in the whole
+    window (``grad`` is the loss's gradient on the window's last step)."""
     return torch.where(silent, grad.clamp(max=0) * (silent_grad / dt), torch.zeros_like(grad))
 
 
@@ -101,8 +103,11 @@ class ClockStep(torch.autograd.Function):
     t* / dt, last step included.
 
     ``silent_grad`` > 0 (off by default): a neuron that stays silent through the whole window
-    gets dL/dV_m += silent_grad * min(dL/ds_m, 0) / dt, a "fire earlier" push on its end-of-step
-    potential. Its exact gradient is zero, so neurons that fire keep their exact gradient.
+    gets dL/dV_{T-1} += silent_grad * min(dL/ds_{T-1}, 0) / dt, a "fire earlier" push on its
+    potential at the end of the window, from the loss's gradient on the last step (where
+    snnTorch's temporal losses and ``spikes_to_times`` put a silent neuron). Its exact gradient
+    is zero, so every neuron that fires keeps its exact gradient (the event mode's output,
+    ``EventDrivenModel``, applies the same rule).
     """
 
     @staticmethod
@@ -134,7 +139,7 @@ class ClockStep(torch.autograd.Function):
                 hat = torch.where(k_spike == m - 1, g_spk, hat)
             g_t = hat.div_(dt) if g_t is None else torch.add(g_t, hat, alpha=1.0 / dt)
             _warn_if_count_like(g_spk, g_t, fires, dt)
-            if ctx.silent_grad:
+            if ctx.silent_grad and m == ctx.window.last:
                 push = _revival(g_spk, ctx.window.k_spike < 0, ctx.silent_grad, dt)
                 g_v = push if g_v is None else g_v + push
         g_t_prev = a = None
@@ -189,8 +194,11 @@ class HatSpikeTrain(torch.autograd.Function):
         _warn_if_count_like(g_k, g_t, inside & (local < num_steps - 1), 1.0)
         grad_v = None
         if ctx.silent_grad and ctx.needs_input_grad[2]:
-            silent = (ctx.window.k_spike < 0).unsqueeze(0)
-            grad_v = _revival(grad, silent, ctx.silent_grad, ctx.dt)
+            grad_v = torch.zeros_like(grad)
+            last = ctx.window.last - ctx.k0
+            if 0 <= last < num_steps:
+                silent = ctx.window.k_spike < 0
+                grad_v[last] = _revival(grad[last], silent, ctx.silent_grad, ctx.dt)
         return g_t / ctx.dt, None, grad_v, None, None, None, None, None
 
 
@@ -204,9 +212,9 @@ def _window_of(state: ClockState, silent_grad: float) -> _Window | None:
     return _Window(state.k_spike) if window is None else window
 
 
-def _extend_window(window: _Window, k_spike: Tensor) -> None:
-    """The window now ends at the step that produced ``k_spike``."""
-    window.k_spike = k_spike
+def _extend_window(window: _Window, k_spike: Tensor, last: int) -> None:
+    """The window now ends at step ``last``, which produced ``k_spike``."""
+    window.k_spike, window.last = k_spike, last
     k_spike._stdbp_window = window
 
 
@@ -252,7 +260,7 @@ def relpsp_clock_step(
         window,
     )
     if window is not None:
-        _extend_window(window, k_spike)
+        _extend_window(window, k_spike, k)
     return spikes, v_end, ClockState(s, p, t_spike, k_spike, k + 1)
 
 
@@ -314,7 +322,7 @@ def relpsp_clock_sequence(
     k_spike = torch.where(fired, k_new, state.k_spike)
     window = _window_of(state, silent_grad)
     if window is not None:
-        _extend_window(window, k_spike)
+        _extend_window(window, k_spike, k0 + num_steps - 1)
     spikes = HatSpikeTrain.apply(t_spike, k_spike, v_end, num_steps, k0, dt, silent_grad, window)
     new_state = ClockState(s[-1], p[-1], t_spike, k_spike, k0 + num_steps)
     return spikes, v_end, new_state
