@@ -75,12 +75,14 @@ optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 for epoch in range(args.epochs):
     start = time.perf_counter()
     model.train()
-    for data, targets in train_loader:
+    for batch, (data, targets) in enumerate(train_loader):
         z, _ = model(encoder(data * input_scale))
         loss = loss_fn(z, targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if batch % 50 == 0:
+            print(f"epoch {epoch + 1}, batch {batch}/{len(train_loader)}: loss {loss.item():.4f}", flush=True)  # fmt: skip
     elapsed = time.perf_counter() - start
 
     model.eval()

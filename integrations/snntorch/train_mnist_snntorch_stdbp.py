@@ -89,12 +89,14 @@ optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.999))
 for epoch in range(args.epochs):
     start = time.perf_counter()
     net.train()
-    for data, targets in train_loader:
+    for batch, (data, targets) in enumerate(train_loader):
         spk_rec = net(encode(data))
         loss_val = loss_fn(spk_rec, targets)
         optimizer.zero_grad()
         loss_val.backward()
         optimizer.step()
+        if batch % 50 == 0:
+            print(f"epoch {epoch + 1}, batch {batch}/{len(train_loader)}: loss {loss_val.item():.4f}", flush=True)  # fmt: skip
     elapsed = time.perf_counter() - start
 
     # Test set accuracy
