@@ -15,13 +15,23 @@ COLUMNS = (
     ("synops_per_sample", "synops / sample", "{:,.0f}"),
 )
 
-LABELS = {"stdbp": "STDBP", "snntorch": "snnTorch", "norse": "Norse"}
+LABELS = {
+    "stdbp": "STDBP",
+    "snntorch": "snnTorch",
+    "norse": "Norse",
+    "user": "your model",
+    "clock": "clock (convert)",
+    "event": "event (convert)",
+}
+TITLE = "STDBP vs surrogate-gradient baselines"
 
 
 def _cells(result: dict) -> list[str]:
     cells = []
     for key, _, fmt in COLUMNS:
-        value = LABELS.get(result[key], result[key]) if key == "model" else result[key]
+        value = result.get(key)
+        if key == "model":
+            value = LABELS.get(value, value) + (" (skipped)" if "skipped" in result else "")
         cells.append(fmt.format(value) if value is not None else "n/a")
     return cells
 
@@ -72,6 +82,11 @@ latency (decision latency), synops / sample (synaptic operations).
 - **synaptic ops / sample**: sum over layers of (input spikes x synapses each drives), the
   usual energy proxy; input spikes count for the first layer.
 """
+
+
+def _trained(results: list[dict]) -> list[dict]:
+    """The results of the models that ran (not the skipped ones)."""
+    return [r for r in results if "skipped" not in r]
 
 
 def _plot_accuracy(results, path: Path) -> None:
@@ -136,26 +151,41 @@ def _plot_raster(results, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results: list[dict], config: dict, out_dir: str | Path) -> Path:
+def write_report(
+    results: list[dict],
+    config: dict,
+    out_dir: str | Path,
+    title: str = TITLE,
+    notes: str = NOTES,
+    sections: list[str] | tuple[str, ...] = (),
+) -> Path:
     """Write report.md, results.json, accuracy_per_epoch.png, latency_histogram.png,
-    raster.png into ``out_dir`` (created if needed); return the folder."""
+    raster.png into ``out_dir`` (created if needed); return the folder.
+
+    ``title`` and ``notes`` replace the heading and the measuring notes; ``sections``
+    (markdown) follow the table. Results with a "skipped" key appear as table rows of "n/a"
+    and are left out of the plots."""
     import matplotlib
 
     matplotlib.use("Agg")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"config": config, "results": results}, indent=1))
-    _plot_accuracy(results, out / "accuracy_per_epoch.png")
-    _plot_latency(results, out / "latency_histogram.png")
-    _plot_raster(results, out / "raster.png")
+    ran = _trained(results)
+    if ran:
+        _plot_accuracy(ran, out / "accuracy_per_epoch.png")
+        _plot_latency(ran, out / "latency_histogram.png")
+        _plot_raster(ran, out / "raster.png")
     setting = ", ".join(f"{k}={v}" for k, v in config.items() if k != "progress")
     text = [
-        "# STDBP vs surrogate-gradient baselines",
+        f"# {title}",
         "",
         f"Setting: {setting}.",
         "",
         markdown_table(results),
-        NOTES,
+        "",
+        *sections,
+        notes,
         "![accuracy per epoch](accuracy_per_epoch.png)",
         "",
         "![decision latency](latency_histogram.png)",

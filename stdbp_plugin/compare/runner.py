@@ -6,21 +6,40 @@ import json
 import multiprocessing as mp
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from stdbp_plugin.compare.train_one import MODELS, CompareConfig, train_one
 
 
-def _child(name: str, cfg_dict: dict, out_path: str) -> None:
+def _child(target: Callable[..., dict], args: tuple, out_path: str) -> None:
     try:
-        result = train_one(name, CompareConfig(**cfg_dict))
+        result = target(*args)
     except Exception as err:  # reported to the parent, which raises
-        result = {
-            "model": name,
-            "error": f"{type(err).__name__}: {err}",
-            "trace": traceback.format_exc(),
-        }
+        result = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
     Path(out_path).write_text(json.dumps(result))
+
+
+def run_isolated(target: Callable[..., dict], *args, label: str = "training") -> dict:
+    """``target(*args)`` in a fresh spawned process; returns its JSON-able dict result.
+
+    ``target`` must be importable (a module-level function) and ``args`` picklable. Raises
+    RuntimeError with the child's traceback if it fails or dies."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        proc = mp.get_context("spawn").Process(target=_child, args=(target, args, str(out)))
+        proc.start()
+        proc.join()
+        if not out.exists():
+            raise RuntimeError(f"{label} died (exit code {proc.exitcode})")
+        result = json.loads(out.read_text())
+    if "error" in result:
+        raise RuntimeError(f"{label} failed: {result['error']}\n{result['trace']}")
+    return result
+
+
+def _train_by_name(name: str, cfg_dict: dict) -> dict:
+    return train_one(name, CompareConfig(**cfg_dict))
 
 
 def run_models(
@@ -36,17 +55,5 @@ def run_models(
         if not isolate:
             results.append(train_one(name, cfg))
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "result.json"
-            proc = mp.get_context("spawn").Process(
-                target=_child, args=(name, cfg.to_dict(), str(out))
-            )
-            proc.start()
-            proc.join()
-            if not out.exists():
-                raise RuntimeError(f"training {name} died (exit code {proc.exitcode})")
-            result = json.loads(out.read_text())
-        if "error" in result:
-            raise RuntimeError(f"training {name} failed: {result['error']}\n{result['trace']}")
-        results.append(result)
+        results.append(run_isolated(_train_by_name, name, cfg.to_dict(), label=f"training {name}"))
     return results

@@ -76,9 +76,7 @@ def train_one(name: str, cfg: CompareConfig) -> dict:
 def _train_one(name: str, cfg: CompareConfig) -> dict:
     import lightning as L
 
-    from stdbp_plugin.compare.memory import PeakRSS
-    from stdbp_plugin.lightning import EpochTimer, SpikingDataModule
-    from stdbp_plugin.lightning.callbacks import MetricHistory
+    from stdbp_plugin.lightning import SpikingDataModule
 
     L.seed_everything(cfg.seed, verbose=False)
     dm = SpikingDataModule(
@@ -91,6 +89,18 @@ def _train_one(name: str, cfg: CompareConfig) -> dict:
     )
     dm.setup()
     model = build_model(name, cfg, dm.input_shape)
+    return fit_and_measure(name, model, dm, cfg)
+
+
+def fit_and_measure(name: str, model, dm, cfg: CompareConfig) -> dict:
+    """Fit ``model`` (a SpikingClassifier) on the set-up DataModule ``dm`` for ``cfg.epochs``
+    on the CPU, test it and return the figures of the report (one row of the table)."""
+    import lightning as L
+
+    from stdbp_plugin.compare.memory import PeakRSS
+    from stdbp_plugin.lightning import EpochTimer
+    from stdbp_plugin.lightning.callbacks import MetricHistory
+
     timer, history = EpochTimer(), MetricHistory(("val/acc",))
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
@@ -110,7 +120,7 @@ def _train_one(name: str, cfg: CompareConfig) -> dict:
         trainer.fit(model, dm)
     fit_seconds = time.perf_counter() - start
     test = trainer.test(model, dm, verbose=False)[0]
-    sample, _ = dm.test_set[0]
+    sample = next(iter(dm.test_dataloader()))[0][0]
     raster = [(t.tolist(), i.tolist()) for t, i in model.raster(sample)]
     return {
         "model": name,

@@ -94,7 +94,7 @@ class SpikingClassifier(L.LightningModule):
         synops = getattr(self, f"{stage}_synops")
         if spikes.total == 0 and not torch.distributed.is_initialized():
             return
-        per_layer = spikes.compute()
+        per_layer = spikes.compute().reshape(-1)  # torchmetrics squeezes a single layer
         values = {
             f"{stage}/latency": latency.compute(),
             f"{stage}/undecided": latency.undecided_fraction(),
