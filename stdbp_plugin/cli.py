@@ -2,6 +2,8 @@
 
 stdbp compare [--dataset digits|mnist|fashion-mnist] [--data-dir DIR] [--epochs N] ...
     STDBP vs snnTorch and Norse surrogate-gradient baselines: table + report folder.
+stdbp compare --model my_module:net [--loss ce_rate_loss] [--encoding rate] ...
+    Your own snnTorch / Norse model as it is vs convert(mode="clock") and convert(mode="event").
 stdbp train [--epochs N] ...
     A plain PyTorch loop: event-driven STDBP MLP on digits, per-epoch loss / accuracy.
 stdbp fit | validate | test --config FILE
@@ -56,6 +58,40 @@ def _compare_parser(sub) -> None:
         action="store_true",
         help="train in this process (memory figures then overlap)",
     )
+    own = p.add_argument_group(
+        "your own model",
+        "--model trains it as it is, then switched by stdbp.convert (clock and event); "
+        "--spec and --models are then ignored",
+    )
+    own.add_argument(
+        "--model",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="an nn.Module (or a zero-argument factory) mapping [T, B, ...] to [T, B, N]; "
+        "the current directory is on sys.path",
+    )
+    own.add_argument(
+        "--loss",
+        default=None,
+        help="an snnTorch readout name (ce_rate_loss, ce_temporal_loss, ce_max_membrane_loss, "
+        "...) or MODULE:ATTR of a callable loss(output, targets); default: ce_rate_loss for "
+        "spike outputs, ce_max_membrane_loss for membrane outputs",
+    )
+    own.add_argument("--encoding", default="rate", choices=("rate", "latency", "direct"))
+    own.add_argument(
+        "--readout",
+        default=None,
+        choices=("count", "first_spike", "max_membrane"),
+        help="how your model's class is read (default: from the loss)",
+    )
+    own.add_argument(
+        "--flatten", action="store_true", help="give the model [T, B, C*H*W] (not [T, B, C, H, W])"
+    )
+    own.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (every variant)")
+    own.add_argument("--variants", default="user,clock,event", help="comma-separated subset")
+    own.add_argument(
+        "--no-calibrate", action="store_true", help="keep convert's thresholds uncalibrated"
+    )
 
 
 def _train_parser(sub) -> None:
@@ -73,7 +109,38 @@ def _train_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def run_compare_model(args: argparse.Namespace) -> int:
+    """``stdbp compare --model MODULE:ATTR``: exit code 2 with one line for bad input."""
+    from stdbp_plugin.compare.user_model import ModelSpecError, compare_model
+
+    if args.dataset != "digits":  # fail early, before spawning anything
+        from stdbp_plugin.data import load_dataset
+
+        try:
+            load_dataset(args.dataset, args.data_dir)
+        except (FileNotFoundError, RuntimeError) as err:
+            print(f"stdbp compare: error: {str(err).splitlines()[0]}", file=sys.stderr)
+            return 2
+    try:
+        compare_model(
+            args.model, loss=args.loss, data=args.dataset, encoding=args.encoding,
+            num_steps=args.num_steps, epochs=args.epochs, batch_size=args.batch_size,
+            max_samples=args.max_samples, lr=args.lr, readout=args.readout,
+            flatten=args.flatten,
+            variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+            seed=args.seed, threads=args.threads, data_dir=args.data_dir, max_shift=args.shift,
+            calibrate=not args.no_calibrate, out=args.out, isolate=not args.no_isolate,
+            progress=not args.no_progress,
+        )  # fmt: skip
+    except ModelSpecError as err:
+        print(f"stdbp compare: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def run_compare(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        return run_compare_model(args)
     from rich.console import Console
 
     from stdbp_plugin.compare import CompareConfig, print_table, run_models, write_report
