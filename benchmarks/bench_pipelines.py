@@ -240,6 +240,20 @@ def _measured_why(name: str, variant: str, cell: dict, up: dict | None, misses: 
                 f"{100 * silent:.0f}% of the (test image, output neuron) pairs silent"
                 + (f" (upstream {100 * up_silent:.0f}%)" if up_silent is not None else "")
             )
+        step = cell.get("output_first_step_mean")
+        if step is not None:
+            up_step = up.get("output_first_step_mean")
+            facts.append(
+                f"outputs fire at step {step:.1f} on average"
+                + (f" (upstream {up_step:.1f})" if up_step is not None else "")
+                + f" of {cell.get('num_steps')}"
+            )
+        tie = cell.get("earliest_tie_fraction")
+        if tie is not None:
+            facts.append(
+                f"{100 * tie:.0f}% of the test images have no single earliest output "
+                "(several outputs share the first step, or none fires)"
+            )
         losses = cell.get("epoch_loss") or []
         if losses:
             facts.append("mean training loss per epoch " + ", ".join(f"{v:.3f}" for v in losses))

@@ -57,7 +57,7 @@ def one_thread():
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("name", NAMES)
 def test_pipeline_variant_trains(name: str, variant: str, data: Data) -> None:
-    budget = Budget(epochs=1, max_batches=2, progress=False, **TINY[name])
+    budget = Budget(epochs=1, max_batches=2, progress=False, warmup=False, **TINY[name])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:

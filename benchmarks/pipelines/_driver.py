@@ -50,7 +50,8 @@ class Data:
 @dataclass
 class Budget:
     """What every variant of a pipeline gets. ``num_steps`` / ``batch_size`` None: the
-    pipeline's own (its tutorial's) values. ``max_batches``: stop each epoch early (tests)."""
+    pipeline's own (its tutorial's) values. ``max_batches``: stop each epoch early (tests).
+    ``warmup``: one untimed forward + backward before the first epoch (no weight update)."""
 
     epochs: int = 1
     num_steps: int | None = None
@@ -58,6 +59,7 @@ class Budget:
     max_batches: int | None = None
     seed: int = 0
     progress: bool = True
+    warmup: bool = True
 
 
 @dataclass
@@ -172,6 +174,8 @@ def train_and_test(setup: Setup, data: Data, budget: Budget, label: str = "") ->
     warned: set[str] = set()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        if budget.warmup:
+            _warm_up(setup, data)
         for epoch in range(budget.epochs):
             setup.model.train()
             losses: list[float] = []
@@ -212,6 +216,8 @@ def train_and_test(setup: Setup, data: Data, budget: Budget, label: str = "") ->
         "epoch_s": epoch_s,
         "spikes_per_sample": test["spikes_per_sample"],
         "silent_output_fraction": test["silent_output_fraction"],
+        "output_first_step_mean": test["output_first_step_mean"],
+        "earliest_tie_fraction": test["earliest_tie_fraction"],
         "epoch_loss": epoch_loss,
         "losses_finite": finite,
         "train_batches_per_epoch": per_epoch,
@@ -222,6 +228,17 @@ def train_and_test(setup: Setup, data: Data, budget: Budget, label: str = "") ->
     }
 
 
+def _warm_up(setup: Setup, data: Data) -> None:
+    """One untimed forward + backward on a small training batch, gradients then dropped and
+    no optimizer step (the weights and the optimizer state stay as built): JIT compilation
+    (numba) and allocator warm-up are not charged to the first epoch."""
+    setup.model.train()
+    n = min(setup.batch_size, len(data.y_train))
+    out = setup.forward(data.x_train[:n])
+    setup.loss(out, data.y_train[:n]).backward()
+    setup.optimizer.zero_grad(set_to_none=True)
+
+
 @torch.no_grad()
 def _test(setup: Setup, data: Data, budget: Budget) -> dict:
     setup.model.eval()
@@ -229,6 +246,8 @@ def _test(setup: Setup, data: Data, budget: Budget) -> dict:
     correct = 0.0
     silent = 0.0
     outputs = 0
+    first_steps: list[Tensor] = []
+    ties = 0.0
     n = len(data.y_test)
     batches = list(_batches(n, setup.batch_size, None, drop_last=False))
     if budget.max_batches is not None:
@@ -242,11 +261,29 @@ def _test(setup: Setup, data: Data, budget: Budget) -> dict:
             if spikes is not None:
                 silent += float((spikes.sum(0) == 0).sum())
                 outputs += spikes[0].numel()
+                steps, tied = _first_steps(spikes)
+                first_steps.append(steps[torch.isfinite(steps)])
+                ties += float(tied.sum())
             seen += len(idx)
     finally:
         counter.close()
+    fired = torch.cat(first_steps) if first_steps else torch.zeros(0)
     return {
         "accuracy": 100.0 * correct / max(1, seen),
         "spikes_per_sample": counter.total / max(1, seen),
         "silent_output_fraction": silent / outputs if outputs else None,
+        "output_first_step_mean": float(fired.mean()) if fired.numel() else None,
+        "earliest_tie_fraction": ties / seen if outputs else None,
     }
+
+
+def _first_steps(spikes: Tensor) -> tuple[Tensor, Tensor]:
+    """First-spike step of each output [B, N] (+inf if silent) and, per sample, whether the
+    earliest step is shared by several outputs or no output fires (a first-spike readout
+    cannot decide those: the tie goes to the lowest index)."""
+    num_steps = spikes.shape[0]
+    idx = torch.arange(num_steps, dtype=torch.float32).view(-1, *([1] * (spikes.ndim - 1)))
+    steps = torch.where(spikes != 0, idx, torch.full_like(idx, float("inf"))).amin(0)
+    earliest = steps.amin(-1, keepdim=True)
+    tied = ((steps == earliest).sum(-1) > 1) | torch.isinf(earliest.squeeze(-1))
+    return steps, tied
