@@ -204,7 +204,7 @@ def test_a_count_loss_meeting_a_relpsp_output_warns_once_with_the_line_to_change
 
     cases = ((SF.ce_temporal_loss(), False), (two_layers, False), (SF.mse_count_loss(), True))
     for loss_fn, dense in cases:
-        monkeypatch.setattr(clock, "_count_checks_left", 1000)
+        monkeypatch.setattr(clock, "_count_checks_left", 20)
         spikes, _, _ = relpsp_clock_sequence(fc(x), None, 1.0, 1.0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -255,7 +255,7 @@ def test_a_count_loss_on_a_stepped_face_in_seconds_warns(monkeypatch):
     from stdbp_plugin.norse import ReLPSPCell
 
     fc, x, _ = _case_with_last_step_spikes()
-    monkeypatch.setattr(clock, "_count_checks_left", 1000)
+    monkeypatch.setattr(clock, "_count_checks_left", 20)
     cell, state, rec = ReLPSPCell(dt=1e-3), None, []
     for k in range(T):
         z, state = cell(fc(x[k]), state)
@@ -264,3 +264,35 @@ def test_a_count_loss_on_a_stepped_face_in_seconds_warns(monkeypatch):
         warnings.simplefilter("always")
         SF.mse_count_loss()(torch.stack(rec), torch.zeros(B, dtype=torch.long)).backward()
     assert any(issubclass(w.category, DenseSpikeTrainLossWarning) for w in caught)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("silent_grad", [0.0, 1.0])
+def test_fused_cpu_loops_equal_the_torch_specification(monkeypatch, dtype, silent_grad):
+    """stdbp_plugin.kernels.clock_numba against ClockStep's torch code: outputs and gradients
+    of currents and of a learnable per-neuron threshold, for losses on spikes, V and t*."""
+    from stdbp_plugin.functional.clock import relpsp_clock_step
+
+    fc, x, w = _case_with_last_step_spikes()
+    base = fc(x).detach().to(dtype)
+    u = torch.randn(T, B, N_OUT, dtype=dtype)
+
+    def run():
+        c = base.clone().requires_grad_()
+        theta = torch.linspace(0.8, 1.2, N_OUT, dtype=dtype).requires_grad_()
+        state, spikes, mems = None, [], []
+        for k in range(T):
+            s, v, state = relpsp_clock_step(c[k], state, theta, 0.5, silent_grad)
+            spikes.append(s)
+            mems.append(v)
+        spikes, mems = torch.stack(spikes), torch.stack(mems)
+        t = torch.where(state.k_spike >= 0, state.t_spike, torch.zeros_like(state.t_spike))
+        loss = (spikes * w.to(dtype)).sum() + (mems * u).sum() + t.sum()
+        return (spikes, mems, state.t_spike, state.k_spike, *torch.autograd.grad(loss, (c, theta)))
+
+    fused = run()
+    monkeypatch.setattr(clock, "_FUSED", None)
+    reference = run()
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
+    for got, want in zip(fused, reference, strict=True):
+        torch.testing.assert_close(got, want, **tol)

@@ -18,6 +18,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+try:  # the fused CPU loops of ClockStep; the torch code below is the specification
+    from stdbp_plugin.kernels import clock_numba as _FUSED
+except ImportError:  # pragma: no cover - numba missing
+    _FUSED = None
+
 NOT_FIRED = -1
 
 
@@ -60,24 +65,31 @@ class _Window:
         self.k_spike, self.last = k_spike, -1
 
 
-_count_checks_left = 1000  # a count loss shows in the first backward passes; then stop looking
+_count_checks_left = 20  # a count loss shows in the first backward steps; then stop looking
 
 
-def _warn_if_count_like(g_spike: Tensor, g_time: Tensor, spiking: Tensor, dt: float) -> None:
-    """Warn once per process when the loss gives the neurons spiking at this step a non-zero
-    gradient on the train but (to rounding) none on their spike time: dL/ds_k = dL/ds_{k+1},
-    i.e. the loss counts spikes. A hidden layer read by ReL-PSP neurons (dL/ds affine in the
-    step) and first-spike readouts do not trigger it."""
+def _count_check(read: int, timed: int) -> None:
+    """Warn once per process when ``read`` > 0 neurons spiking at a step get a gradient on the
+    train from the loss but none of them (``timed`` == 0) on their spike time:
+    dL/ds_k = dL/ds_{k+1}, i.e. the loss counts spikes. A hidden layer read by ReL-PSP neurons
+    (dL/ds affine in the step) and first-spike readouts do not trigger it. Only the first
+    steps with such neurons are checked, so training runs at full speed afterwards."""
     global _count_checks_left
+    if read == 0 or _count_checks_left <= 0:
+        return
+    _count_checks_left -= 1
+    if timed == 0:
+        _count_checks_left = 0
+        warnings.warn(DENSE_LOSS_MESSAGE, DenseSpikeTrainLossWarning, stacklevel=3)
+
+
+def _count_check_tensors(g_spike: Tensor, g_time: Tensor, spiking: Tensor, dt: float) -> None:
+    """:func:`_count_check` on tensors (|dL/dt*| dt <= 1e-5 |dL/ds| counts as none)."""
     if _count_checks_left <= 0:
         return
     read = spiking & (g_spike != 0)
-    if not bool(read.any()):
-        return
-    _count_checks_left -= 1
-    if bool((g_time[read].abs() * dt <= 1e-5 * g_spike[read].abs()).all()):
-        _count_checks_left = 0
-        warnings.warn(DENSE_LOSS_MESSAGE, DenseSpikeTrainLossWarning, stacklevel=2)
+    timed = read & (g_time.abs() * dt > 1e-5 * g_spike.abs())
+    _count_check(int(read.sum()), int(timed.sum()))
 
 
 def _revival(grad: Tensor, silent: Tensor, silent_grad: float, dt: float) -> Tensor:
@@ -115,21 +127,29 @@ class ClockStep(torch.autograd.Function):
         ctx, current, s_prev, p_prev, t_prev, k_prev, threshold, m, dt, silent_grad, window
     ):
         ctx.set_materialize_grads(False)
-        tau, tau_next = m * dt, (m + 1) * dt
-        s = s_prev + current
-        p = torch.add(p_prev, current, alpha=tau)
-        v_end = s * tau_next - p
-        fires = (k_prev < 0) & (s > 0) & (v_end >= threshold)
-        t_spike = torch.where(fires, (threshold + p) / s, t_prev)
-        k_spike = k_prev.masked_fill(fires, m)
-        ctx.mark_non_differentiable(k_spike)
-        ctx.save_for_backward(s, t_spike, fires, k_spike)
         ctx.m, ctx.dt, ctx.silent_grad, ctx.window = m, dt, silent_grad, window
         ctx.theta_shape = threshold.shape if isinstance(threshold, Tensor) else None
-        return fires.to(current.dtype), v_end, s, p, t_spike, k_spike
+        ctx.fused = _FUSED is not None and _FUSED.supported(current, s_prev, p_prev, t_prev)
+        if ctx.fused:
+            out = _FUSED.forward(current, s_prev, p_prev, t_prev, k_prev, threshold, m, dt)
+            spikes, v_end, s, p, t_spike, k_spike = out
+            fires = spikes
+        else:
+            s = s_prev + current
+            p = torch.add(p_prev, current, alpha=m * dt)
+            v_end = s * ((m + 1) * dt) - p
+            fires = (k_prev < 0) & (s > 0) & (v_end >= threshold)
+            t_spike = torch.where(fires, (threshold + p) / s, t_prev)
+            k_spike = k_prev.masked_fill(fires, m)
+            spikes = fires.to(current.dtype)
+        ctx.mark_non_differentiable(k_spike)
+        ctx.save_for_backward(s, t_spike, fires, k_spike)
+        return spikes, v_end, s, p, t_spike, k_spike
 
     @staticmethod
     def backward(ctx, g_spk, g_v, g_s, g_p, g_t, _g_k):
+        if ctx.fused:
+            return ClockStep._fused_backward(ctx, g_spk, g_v, g_s, g_p, g_t)
         s, t_spike, fires, k_spike = ctx.saved_tensors
         m, dt = ctx.m, ctx.dt
         if g_spk is not None:
@@ -138,7 +158,7 @@ class ClockStep(torch.autograd.Function):
             if m >= 1:
                 hat = torch.where(k_spike == m - 1, g_spk, hat)
             g_t = hat.div_(dt) if g_t is None else torch.add(g_t, hat, alpha=1.0 / dt)
-            _warn_if_count_like(g_spk, g_t, fires, dt)
+            _count_check_tensors(g_spk, g_t, fires, dt)
             if ctx.silent_grad and m == ctx.window.last:
                 push = _revival(g_spk, ctx.window.k_spike < 0, ctx.silent_grad, dt)
                 g_v = push if g_v is None else g_v + push
@@ -160,6 +180,22 @@ class ClockStep(torch.autograd.Function):
         if ctx.needs_input_grad[5] and a is not None:
             g_theta = a.sum_to_size(ctx.theta_shape) if ctx.theta_shape else a.sum()
         return g_c, g_s, g_p, g_t_prev, None, g_theta, None, None, None, None
+
+    @staticmethod
+    def _fused_backward(ctx, g_spk, g_v, g_s, g_p, g_t):
+        s, t_spike, _, k_spike = ctx.saved_tensors
+        m, window = ctx.m, ctx.window
+        last = ctx.silent_grad and window is not None and m == window.last
+        out = _FUSED.backward(
+            g_spk, g_v, g_s, g_p, g_t, s, t_spike, k_spike,
+            window.k_spike if last else None, m, ctx.dt, ctx.silent_grad if last else 0.0,
+            ctx.needs_input_grad[3], ctx.needs_input_grad[5],
+        )  # fmt: skip
+        g_c, g_s_prev, g_p_prev, g_t_prev, g_theta, read, timed = out
+        _count_check(read, timed)
+        if g_theta is not None:
+            g_theta = g_theta.sum_to_size(ctx.theta_shape) if ctx.theta_shape else g_theta.sum()
+        return g_c, g_s_prev, g_p_prev, g_t_prev, None, g_theta, None, None, None, None
 
 
 class HatSpikeTrain(torch.autograd.Function):
@@ -191,7 +227,7 @@ class HatSpikeTrain(torch.autograd.Function):
         before = (k_spike >= 0) & (local == -1)
         g_t = torch.where(inside, g_next - g_k, torch.zeros_like(g_k))
         g_t = g_t + torch.where(before, grad[0], torch.zeros_like(g_k))
-        _warn_if_count_like(g_k, g_t, inside & (local < num_steps - 1), 1.0)
+        _count_check_tensors(g_k, g_t, inside & (local < num_steps - 1), 1.0)
         grad_v = None
         if ctx.silent_grad and ctx.needs_input_grad[2]:
             grad_v = torch.zeros_like(grad)

@@ -1,0 +1,157 @@
+"""Fused CPU loops of one clock-driven ReL-PSP step (numba, serial, one pass over the neurons).
+
+The same arithmetic as the torch code of :class:`stdbp_plugin.functional.clock.ClockStep`
+(the specification; tests compare the two), in one loop instead of a dozen tensor ops:
+
+forward, per neuron:  S = S' + c,  P = P' + c tau_m,  V = S tau_{m+1} - P;
+                      fires iff not fired yet, S > 0 and V >= theta: t* = (theta + P) / S, k = m.
+backward, per neuron: g_t = dL/dt*_later + hat / dt with hat = dL/ds_m [k = m - 1] - dL/ds_m [k = m];
+                      a = g_t / S where k = m (else 0); dL/dS = dL/dS_later - a t* + tau_{m+1} dL/dV;
+                      dL/dP = dL/dP_later + a - dL/dV;  dL/dc = dL/dS + tau_m dL/dP;  dL/dtheta = a.
+
+Serial on purpose: one step is a few hundred microseconds of memory-bound work, below the cost of
+waking a thread team, and it leaves torch's threads alone (no spin-wait fight).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@numba.njit(**_JIT)
+def _forward(c, s_prev, p_prev, t_prev, k_prev, theta, m, dt, s, p, v, t, k, spk):
+    tau = m * dt
+    tau_next = (m + 1) * dt
+    scalar = theta.size == 1
+    th = theta[0]
+    for i in range(c.size):
+        si = s_prev[i] + c[i]
+        pi = p_prev[i] + c[i] * tau
+        vi = si * tau_next - pi
+        if not scalar:
+            th = theta[i]
+        s[i] = si
+        p[i] = pi
+        v[i] = vi
+        if k_prev[i] < 0 and si > 0 and vi >= th:
+            t[i] = (th + pi) / si
+            k[i] = m
+            spk[i] = 1
+        else:
+            t[i] = t_prev[i]
+            k[i] = k_prev[i]
+            spk[i] = 0
+
+
+@numba.njit(**_JIT)
+def _backward(
+    g_spk, g_v, g_s, g_p, g_t, s, t, k, k_final, m, dt, revive,
+    g_c, g_s_prev, g_p_prev, g_t_prev, g_theta,
+):  # fmt: skip
+    """Unused incoming gradients are zero-size arrays. Returns (#neurons spiking now that the
+    loss reads, #those whose spike time gets a gradient) for the count-loss check."""
+    tau = m * dt
+    tau_next = (m + 1) * dt
+    inv_dt = 1.0 / dt
+    has_spk, has_v = g_spk.size > 0, g_v.size > 0
+    has_s, has_p, has_t = g_s.size > 0, g_p.size > 0, g_t.size > 0
+    want_t, want_theta = g_t_prev.size > 0, g_theta.size > 0
+    read = timed = 0
+    for i in range(s.size):
+        gt = g_t[i] if has_t else 0.0
+        gv = g_v[i] if has_v else 0.0
+        now = k[i] == m
+        if has_spk:
+            gk = g_spk[i]
+            if now:
+                gt -= gk * inv_dt
+                if gk != 0:
+                    read += 1
+                    if abs(gt) * dt > 1e-5 * abs(gk):
+                        timed += 1
+            elif m >= 1 and k[i] == m - 1:
+                gt += gk * inv_dt
+            if revive > 0 and k_final[i] < 0 and gk < 0:
+                gv += revive * gk * inv_dt
+        gs = g_s[i] if has_s else 0.0
+        gp = g_p[i] if has_p else 0.0
+        a = 0.0
+        if now:
+            a = gt / s[i]
+            gs -= a * t[i]
+            gp += a
+            gt = 0.0
+        gs += gv * tau_next
+        gp -= gv
+        g_c[i] = gs + gp * tau
+        g_s_prev[i] = gs
+        g_p_prev[i] = gp
+        if want_t:
+            g_t_prev[i] = gt
+        if want_theta:
+            g_theta[i] = a
+    return read, timed
+
+
+def supported(current: Tensor, *state: Tensor) -> bool:
+    """The fused loops run on CPU for float32/float64 currents and a state of the same shape."""
+    return (
+        current.device.type == "cpu"
+        and current.dtype in (torch.float32, torch.float64)
+        and all(x.shape == current.shape and x.device.type == "cpu" for x in state)
+    )
+
+
+def _flat(x: Tensor, like: Tensor) -> np.ndarray:
+    return x.detach().expand_as(like).contiguous().view(-1).numpy()
+
+
+_EMPTY: dict[torch.dtype, np.ndarray] = {}
+
+
+def _empty(dtype: torch.dtype) -> np.ndarray:
+    if dtype not in _EMPTY:
+        _EMPTY[dtype] = torch.empty(0, dtype=dtype).numpy()
+    return _EMPTY[dtype]
+
+
+def forward(current, s_prev, p_prev, t_prev, k_prev, threshold, m: int, dt: float):
+    """(spikes, V, S, P, t_spike, k_spike) of step m, shaped like ``current``."""
+    like = current
+    theta = torch.as_tensor(threshold, dtype=current.dtype).detach()
+    theta = theta.reshape(1) if theta.numel() == 1 else theta.expand_as(like).contiguous()
+    spk, v, s, p, t = (torch.empty(like.shape, dtype=like.dtype) for _ in range(5))
+    k = torch.empty(like.shape, dtype=torch.int64)
+    _forward(
+        _flat(current, like), _flat(s_prev, like), _flat(p_prev, like), _flat(t_prev, like),
+        k_prev.expand_as(like).contiguous().view(-1).numpy(), theta.view(-1).numpy(), m, dt,
+        s.view(-1).numpy(), p.view(-1).numpy(), v.view(-1).numpy(), t.view(-1).numpy(),
+        k.view(-1).numpy(), spk.view(-1).numpy(),
+    )  # fmt: skip
+    return spk, v, s, p, t, k
+
+
+def backward(g_spk, g_v, g_s, g_p, g_t, s, t, k, k_final, m, dt, revive, want_t, want_theta):
+    """(dL/dc, dL/dS', dL/dP', dL/dt*' or None, per-neuron dL/dtheta or None, read, timed)."""
+    dtype = s.dtype
+
+    def arr(g):
+        return _empty(dtype) if g is None else _flat(g, s)
+
+    g_c, g_s_prev, g_p_prev = (torch.empty_like(s) for _ in range(3))
+    g_t_prev = torch.empty_like(s) if want_t else None
+    g_theta = torch.empty_like(s) if want_theta else None
+    k_fin = _empty(torch.int64) if k_final is None else k_final.contiguous().view(-1).numpy()
+    read, timed = _backward(
+        arr(g_spk), arr(g_v), arr(g_s), arr(g_p), arr(g_t), s.view(-1).numpy(),
+        t.view(-1).numpy(), k.view(-1).numpy(), k_fin, m, dt, revive,
+        g_c.view(-1).numpy(), g_s_prev.view(-1).numpy(), g_p_prev.view(-1).numpy(),
+        _empty(dtype) if g_t_prev is None else g_t_prev.view(-1).numpy(),
+        _empty(dtype) if g_theta is None else g_theta.view(-1).numpy(),
+    )  # fmt: skip
+    return g_c, g_s_prev, g_p_prev, g_t_prev, g_theta, read, timed
