@@ -162,6 +162,7 @@ def test_event_mode_returns_an_event_driven_model_with_the_weights():
             "'1'.*recurrent",
         ),
         (lambda: _snn_mlp(4, 3), "fast", "mode"),
+        (lambda: norse.SequentialState(nn.Linear(4, 3), norse.LICell()), "clock", "no spiking"),
     ],
 )
 def test_what_cannot_be_converted_raises_naming_the_module(build, mode, match):
@@ -652,3 +653,20 @@ def test_tutorial6_style_conv_net_converts_in_both_modes():
     assert kinds == ["ReLPSPConv2d", "EarliestSpikePool2d", "Flatten", "ReLPSPLinear"]
     train, t_out = event((torch.rand(6, 2, 1, 8, 8) < 0.3).float())
     assert t_out.shape == (2, 5)
+
+
+def test_norse_convnet4_of_the_mnist_task_converts():
+    """Norse's own ConvNet4 (task/mnist.py): a step loop, F.relu / F.max_pool2d, ``10 * conv2``,
+    an LILinearCell read-out written into a preallocated tensor."""
+    conv = pytest.importorskip("norse.torch.models.conv")
+    torch.manual_seed(0)
+    net = conv.ConvNet4()
+    clock = stdbp.convert(net)
+    rep = clock.stdbp_conversion_report
+    assert [r[0] for r in rep.replaced] == ["lif0", "lif1", "lif2"]
+    assert rep.kept == [("out", "LILinearCell", "non-spiking membrane read-out")]
+    assert isinstance(clock.conv1, nn.Conv2d) and clock.conv1._neuron[0] is clock.lif0
+    assert type(clock.conv2) is nn.Conv2d  # 10 * conv2(z): the bias stays a per-step current
+    assert any(b.startswith("conv2.bias: left") for b in rep.biases)
+    assert clock(torch.rand(3, 2, 1, 28, 28)).shape == (3, 2, 10)
+    clock.load_state_dict(net.state_dict(), strict=True)

@@ -185,6 +185,8 @@ def convert(
         if membrane_readout and adapter.membrane_readout(leaf.module) and len(spiking) > 1
     }
     neurons = [leaf for leaf in spiking if leaf.name not in kept_readouts]
+    if not neurons:
+        raise ValueError("convert: the model has no spiking neuron to convert (read-outs only)")
     for leaf in neurons:
         adapter.check(leaf.name, leaf.module)
 
@@ -263,7 +265,7 @@ def convert(
             why = (
                 "the data flow is unknown"
                 if not flow.known
-                else "it does not feed one spiking neuron alone"
+                else "it does not feed one spiking neuron alone, directly or through max pooling"
             )
             rep.biases.append(f"{leaf.name}.bias: left as a current added at every step ({why})")
     return _finish(target, rep, adapter, neurons, thresholds, report)

@@ -125,6 +125,9 @@ class _FlowProxy(fx.Proxy):
     def __len__(self) -> int:
         return _SIZE
 
+    def __setitem__(self, key, value) -> None:  # ``rec[k] = v`` in a recording loop
+        self.tracer.create_proxy("call_function", operator.setitem, (self, key, value), {})
+
 
 class _Tracer(fx.Tracer):
     def __init__(self, is_leaf: Callable[[nn.Module], bool]) -> None:
@@ -215,8 +218,13 @@ def _fx_flow(model: nn.Module, leaves: list[Leaf], is_neuron, is_layer) -> Flow:
 
 def _input_step(node: fx.Node) -> bool:
     """``x[k]`` on the forward's input: one step of the input, not another output."""
-    src = node.args[0]
-    return isinstance(src, fx.Node) and src.op == "placeholder" and isinstance(node.args[1], int)
+    src, index = node.args
+    if isinstance(index, tuple) and index:  # x[k, :] / x[k, ...]
+        rest = index[1:]
+        if not all(i is Ellipsis or i == slice(None) for i in rest):
+            return False
+        index = index[0]
+    return isinstance(src, fx.Node) and src.op == "placeholder" and isinstance(index, int)
 
 
 def _functional_pool(node: fx.Node) -> tuple | None:
