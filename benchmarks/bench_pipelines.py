@@ -21,7 +21,8 @@ run are merged into the existing JSON (the other cells are kept) before the docs
 
     python benchmarks/bench_pipelines.py --train-size 10000 --test-size 2000 --epochs 1 \\
         --threads 2 [--only snntorch_tutorial5,norse_latency/clock] \\
-        [--train-size-for norse_mnist_task=2000] [--num-steps-for snntorch_tutorial6=25]
+        [--train-size-for norse_mnist_task=1000] [--test-size-for norse_mnist_task=500] \\
+        [--num-steps-for snntorch_tutorial6=25]
 """
 
 from __future__ import annotations
@@ -114,6 +115,13 @@ def main(argv: list[str] | None = None) -> None:
         help="a smaller training subset for one pipeline (all its variants)",
     )
     parser.add_argument(
+        "--test-size-for",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="a smaller test subset for one pipeline (all its variants)",
+    )
+    parser.add_argument(
         "--num-steps-for",
         action="append",
         default=[],
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--variants: unknown {v!r}; known: {', '.join(VARIANTS)}")
     train_for = _pairs(args.train_size_for, int, "--train-size-for")
     steps_for = _pairs(args.num_steps_for, int, "--num-steps-for")
+    test_for = _pairs(args.test_size_for, int, "--test-size-for")
     cells = _cells(args.only, variants)
 
     common.set_threads(args.threads)
@@ -144,21 +153,26 @@ def main(argv: list[str] | None = None) -> None:
     budgets = previous.get("budgets", {}) if previous else {}
     for name, variant in cells:
         n_train = int(train_for.get(name, args.train_size))
-        data = full if n_train >= args.train_size else _subset(full, n_train)
+        n_test = int(test_for.get(name, args.test_size))
+        data = _subset(full, min(n_train, args.train_size), min(n_test, args.test_size))
         budget = Budget(
             epochs=args.epochs,
             num_steps=steps_for.get(name),
             seed=args.seed,
             progress=not args.no_progress,
         )
-        print(f"== {name} / {variant}: {n_train} train images, {args.epochs} epoch(s)", flush=True)
+        print(
+            f"== {name} / {variant}: {len(data.y_train)} train / {len(data.y_test)} test images, "
+            f"{args.epochs} epoch(s)",
+            flush=True,
+        )
         cell = run_cell(name, variant, data, budget)
-        cell["train_size"] = n_train
+        cell["train_size"] = len(data.y_train)
         cell["test_size"] = len(data.y_test)
         cell["epochs"] = args.epochs
         results.setdefault(name, {})[variant] = cell
         budgets[name] = {
-            "train_size": n_train,
+            "train_size": len(data.y_train),
             "test_size": len(data.y_test),
             "epochs": args.epochs,
             "num_steps": cell.get("num_steps", steps_for.get(name)),
@@ -184,8 +198,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.docs}")
 
 
-def _subset(data: Data, n: int) -> Data:
-    return Data(data.x_train[:n], data.y_train[:n], data.x_test, data.y_test)
+def _subset(data: Data, n_train: int, n_test: int) -> Data:
+    """The first n_train / n_test images (the same images for every variant)."""
+    return Data(
+        data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test], data.y_test[:n_test]
+    )
 
 
 def _summary(name: str, variant: str, cell: dict) -> str:
