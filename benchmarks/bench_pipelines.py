@@ -368,6 +368,8 @@ def render_docs(result: dict) -> str:
         lines.append(f"- **{name} / {variant}**: measured: {why}." + (f" {note}" if note else ""))
     lines += ["", "## The pipelines and the lines each variant changes", ""]
     for name in NAMES:
+        if name not in results:
+            continue
         module = pipelines.pipeline(name)
         budget = budgets.get(name, {})
         lines += [
