@@ -383,7 +383,7 @@ def compare_model(
     model: nn.Module | Callable[[], nn.Module] | str,
     loss: str | Callable | None = None,
     data="digits",
-    encoding: str = "rate",
+    encoding: str | Callable[[Tensor, int], Tensor] = "rate",
     num_steps: int = 25,
     epochs: int = 3,
     batch_size: int = 32,
@@ -424,8 +424,9 @@ def compare_model(
             (tau = T dt / 16, keep_target_alive = 1).
         data: "digits" | "mnist" | "fashion-mnist", a LightningDataModule, or (train, test) /
             (train, val, test) DataLoaders of (images in [0, 1], labels).
-        encoding: "rate", "latency" or "direct" (see ``encode_images``); the event variant is
-            skipped for "direct".
+        encoding: "rate", "latency" or "direct" (see ``encode_images``), or a callable
+            (images [B, ...], T) -> input train [T, B, ...]; the event variant is skipped for
+            "direct".
         readout: how the user model's class is read ("count", "first_spike", "max_membrane");
             None: from the loss. The switched models read the first output spike (a kept
             membrane read-out keeps the user's readout).
@@ -452,14 +453,16 @@ def compare_model(
     variants = tuple(variants)
     if not variants or any(v not in VARIANTS for v in variants):
         raise ModelSpecError(f"variants must be drawn from {VARIANTS}, got {variants!r}")
-    if encoding not in ENCODINGS:
-        raise ModelSpecError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    if not callable(encoding) and encoding not in ENCODINGS:
+        raise ModelSpecError(f"encoding must be one of {ENCODINGS} or a callable, got {encoding!r}")
     if isolate is None:
         isolate = isinstance(model, str) and isinstance(data, str)
     if isolate and not (isinstance(model, str) and isinstance(data, str)):
         raise ModelSpecError("isolate=True needs model as 'module:attribute' and data as a name")
-    if isolate and not (loss is None or isinstance(loss, str)):
-        raise ModelSpecError("isolate=True needs loss as a name or 'module:attribute'")
+    if isolate and not (loss is None or isinstance(loss, str)) or (isolate and callable(encoding)):
+        raise ModelSpecError(
+            "isolate=True needs loss as a name or 'module:attribute' and a named encoding"
+        )
     cfg = UserCompareConfig(
         dataset=data if isinstance(data, str) else "custom", data_dir=data_dir,
         epochs=epochs, batch_size=batch_size, max_samples=max_samples, num_steps=num_steps,
@@ -499,6 +502,8 @@ def compare_model(
             log(f"  {variant} skipped: {results[-1]['skipped']}")
     losses = [r["loss"] for r in results if r.get("model") == "user" and "loss" in r]
     config = {**cfg.to_dict(), "model": name, "loss": losses[0] if losses else cfg.loss}
+    if callable(encoding):
+        config["encoding"] = getattr(encoding, "__name__", type(encoding).__name__)
     config.pop("spec", None)
     if out is not None:
         print_table(results)
