@@ -2,17 +2,16 @@
 # # Swap the neurons of an snnTorch model for ReL-PSP (STDBP), keep the training loop
 #
 # Below: a typical snnTorch model (two `snn.Leaky` layers, latency-coded MNIST,
-# `ce_temporal_loss`) and a training loop written once. We train it as it is, then call
-# `stdbp.convert(net, sample=...)`, which replaces each `snn.Leaky` by the clock-driven ReL-PSP
-# neuron (same weights, thresholds calibrated on one batch), and run **the same loop** again.
+# `ce_temporal_loss`). `stdbp.convert(net, sample=...)` replaces each `snn.Leaky` by the
+# clock-driven ReL-PSP neuron (same weights, thresholds calibrated on one batch), and
+# `stdbp_plugin.compare.compare_model` trains your model as it is against its converted versions
+# with the same budget.
 
 # %%
 import os
-import time
 
 import matplotlib.pyplot as plt
 import snntorch as snn
-import snntorch.functional as SF
 import torch
 import torch.nn as nn
 from snntorch import spikegen
@@ -20,6 +19,8 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 import stdbp_plugin as stdbp
+import stdbp_plugin.snntorch.functional as SF
+from stdbp_plugin.compare import compare_model
 
 SMALL = os.environ.get("STDBP_NOTEBOOK_SMALL", "0") == "1"  # the test suite sets it
 DATA = os.environ.get("STDBP_DATA_DIR", "../../shared/data")
@@ -46,61 +47,81 @@ class Net(nn.Module):
 
     def forward(self, x):
         mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
-        out = []
+        spk_rec, mem_rec = [], []
         for step in range(x.size(0)):
             spk1, mem1 = self.lif1(self.fc1(x[step]), mem1)
             spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-            out.append(spk2)
-        return torch.stack(out)
+            spk_rec.append(spk2)
+            mem_rec.append(mem2)
+        return torch.stack(spk_rec), torch.stack(mem_rec)
 
 
 # %% [markdown]
-# The training loop, written once and used for both models.
-
-
-# %%
-def fit(net):
-    loss_fn = SF.ce_temporal_loss()
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    accs, start = [], time.perf_counter()
-    for _ in range(epochs):
-        for data, targets in train_loader:
-            loss = loss_fn(net(encode(data)), targets)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            accs.append(
-                sum(SF.accuracy_temporal(net(encode(d)), t) * len(t) for d, t in test_loader)
-                / n_test
-            )
-    return accs, (time.perf_counter() - start) / epochs
-
-
-torch.manual_seed(0)
-lif_net = Net()
-torch.manual_seed(0)
-relpsp_net = stdbp.convert(Net(), sample=encode(next(iter(train_loader))[0]))
-print(relpsp_net)
+# `stdbp.convert` swaps the neurons and says what it switched (and what the loop must change):
 
 # %%
-results = {
-    "snn.Leaky (surrogate BPTT)": fit(lif_net),
-    "ReL-PSP (STDBP, converted)": fit(relpsp_net),
-}
-for name, (accs, sec) in results.items():
-    print(f"{name:28s} test accuracy {accs[-1]:.3f}, {sec:.1f} s / epoch")
+sample = encode(next(iter(train_loader))[0])
+torch.manual_seed(0)
+relpsp_net = stdbp.convert(Net(), sample=sample, report=True)
+
+# %% [markdown]
+# ## One call: your model as it is, `convert(mode="clock")` and `convert(mode="event")`
+#
+# `compare_model` trains the three with the same data, budget, seeds and initial weights, in the
+# Lightning pipeline of `stdbp compare`, and writes the same report (table, plots, what
+# `convert` switched). The model contract: input train `[T, B, ...]` -> output train
+# `[T, B, N]` (or a tuple starting with it, like `Net` above). Your loss, by snnTorch name, trains
+# your model with `snntorch.functional`'s and the clock model with the same name from
+# `stdbp_plugin.snntorch.functional`; the event model trains on spike times. The command-line
+# twin: `stdbp compare --model my_module:Net --loss ce_temporal_loss --encoding latency --flatten`.
+
+# %%
+torch.manual_seed(0)
+results = compare_model(
+    Net(),
+    loss="ce_temporal_loss",
+    data=(train_loader, test_loader),
+    encoding="latency",
+    num_steps=num_steps,
+    flatten=True,
+    epochs=epochs,
+    lr=2e-3,
+    out="stdbp_report/03_snntorch",
+    progress=False,
+)
+for r in results:
+    if "skipped" in r:
+        print(f"{r['model']:6s} skipped: {r['skipped']}")
+    else:
+        print(f"{r['model']:6s} test accuracy {r['test_acc']:.3f}, "
+              f"{r['epoch_time_s']:.1f} s / epoch, {r['spikes_per_sample']:.0f} spikes / sample")  # fmt: skip
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3))
-for name, (accs, _) in results.items():
-    ax.plot(range(1, epochs + 1), accs, marker="o", label=name)
+for r in results:
+    if "skipped" not in r:
+        acc = r["history"]["val/acc"]
+        ax.plot(range(1, len(acc) + 1), acc, marker="o", label=r["model"])
 ax.set(xlabel="epoch", ylabel="test accuracy")
 ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# `convert` changed only the neurons: `fc1`/`fc2` are the same `nn.Linear` layers (their biases now
-# live in the neurons as one input spike at $t=0$), and `fit` is the same function. The ReL-PSP
-# neurons fire once each and autograd through them gives the exact spike-time (STDBP) gradient;
-# `ce_temporal_loss`'s gradient at the first-spike step is turned into $dL/dt^*$ by the neuron.
+# ## The same switch in your own loop
+#
+# `convert` changed only the neurons: `fc1`/`fc2` are the same `nn.Linear` layers (their biases
+# reach the neurons at $t=0$ only, as one input spike) and the `state_dict` keys are kept. In a
+# hand-written loop the one line that changes is the import of the readout, because a ReL-PSP
+# neuron fires once: `import stdbp_plugin.snntorch.functional as SF` (the same names, read on the
+# first spike). One step of that loop:
+
+# %%
+opt = torch.optim.Adam(relpsp_net.parameters(), lr=2e-3)
+data, targets = next(iter(train_loader))
+loss = SF.ce_temporal_loss()(relpsp_net(encode(data))[0], targets)
+opt.zero_grad()
+loss.backward()
+opt.step()
+print(
+    f"loss {loss.item():.3f}; accuracy {SF.accuracy_temporal(relpsp_net(encode(data))[0], targets):.3f}"
+)
