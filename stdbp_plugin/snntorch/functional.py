@@ -28,8 +28,9 @@ i.e. each loss is differentiated as if the step index were the continuous time t
 - Membrane (``ce_max_membrane_loss``, ``mse_membrane_loss``): snnTorch's own, re-exported; on a
   ReL-PSP ``mem`` record (V = S t - P, no reset) they are exact, differentiable readouts.
 - ``reg``, ``probe``, ``quant``, ``l1_rate_sparsity``, the monitors and ``LossFunctions``:
-  snnTorch's own (they do not depend on the neuron). ``acc`` and ``loss`` are namespaces holding
-  the versions of this module.
+  snnTorch's own, unchanged (``l1_rate_sparsity`` counts spikes, so on ReL-PSP it only pushes
+  last-step spikes out of the window). ``acc`` and ``loss`` are namespaces holding the versions
+  of this module.
 
 See docs/readouts.md for the table of what each name computes.
 """
