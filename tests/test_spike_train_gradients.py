@@ -215,9 +215,11 @@ def test_a_count_loss_meeting_a_relpsp_output_warns_once_with_the_line_to_change
             assert "import stdbp_plugin.snntorch.functional as SF" in str(found[0].message)
 
 
-def test_fused_step_equals_the_autograd_sequence_for_spikes_potentials_times_and_threshold():
-    """ClockStep's hand-written backward against relpsp_clock_sequence (autograd through cumsum
-    and the closed form): gradients of currents and of a per-neuron threshold."""
+def test_fused_step_equals_the_autograd_sequence_for_spikes_potentials_times_and_threshold(
+    monkeypatch,
+):
+    """ClockStep's hand-written backward against relpsp_clock_sequence's torch code (autograd
+    through cumsum and the closed form): gradients of currents and of a per-neuron threshold."""
     from stdbp_plugin.functional.clock import relpsp_clock_step
 
     fc, x, w = _case_with_last_step_spikes()
@@ -240,7 +242,9 @@ def test_fused_step_equals_the_autograd_sequence_for_spikes_potentials_times_and
         loss = (spikes * w).sum() + (mems * u).sum() + (t * z).sum()
         return torch.autograd.grad(loss, (c, theta))
 
-    for stepped_grad, sequence_grad in zip(grads(True), grads(False), strict=True):
+    stepped = grads(True)
+    monkeypatch.setattr(clock, "_FUSED", None)  # the sequence's torch code: the specification
+    for stepped_grad, sequence_grad in zip(stepped, grads(False), strict=True):
         torch.testing.assert_close(stepped_grad, sequence_grad, rtol=1e-9, atol=1e-9)
 
 
@@ -268,9 +272,11 @@ def test_a_count_loss_on_a_stepped_face_in_seconds_warns(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("silent_grad", [0.0, 1.0])
-def test_fused_cpu_loops_equal_the_torch_specification(monkeypatch, dtype, silent_grad):
-    """stdbp_plugin.kernels.clock_numba against ClockStep's torch code: outputs and gradients
-    of currents and of a learnable per-neuron threshold, for losses on spikes, V and t*."""
+@pytest.mark.parametrize("face", ["step", "sequence in two chunks"])
+def test_fused_cpu_loops_equal_the_torch_specification(monkeypatch, dtype, silent_grad, face):
+    """stdbp_plugin.kernels.clock_numba against the torch code of ClockStep and
+    relpsp_clock_sequence: outputs and gradients of currents and of a learnable per-neuron
+    threshold, for losses on spikes, V and t*."""
     from stdbp_plugin.functional.clock import relpsp_clock_step
 
     fc, x, w = _case_with_last_step_spikes()
@@ -281,11 +287,17 @@ def test_fused_cpu_loops_equal_the_torch_specification(monkeypatch, dtype, silen
         c = base.clone().requires_grad_()
         theta = torch.linspace(0.8, 1.2, N_OUT, dtype=dtype).requires_grad_()
         state, spikes, mems = None, [], []
-        for k in range(T):
-            s, v, state = relpsp_clock_step(c[k], state, theta, 0.5, silent_grad)
-            spikes.append(s)
-            mems.append(v)
-        spikes, mems = torch.stack(spikes), torch.stack(mems)
+        if face == "step":
+            for k in range(T):
+                s, v, state = relpsp_clock_step(c[k], state, theta, 0.5, silent_grad)
+                spikes.append(s[None])
+                mems.append(v[None])
+        else:
+            for chunk in (c[:5], c[5:]):
+                s, v, state = relpsp_clock_sequence(chunk, state, theta, 0.5, silent_grad)
+                spikes.append(s)
+                mems.append(v)
+        spikes, mems = torch.cat(spikes), torch.cat(mems)
         t = torch.where(state.k_spike >= 0, state.t_spike, torch.zeros_like(state.t_spike))
         loss = (spikes * w.to(dtype)).sum() + (mems * u).sum() + t.sum()
         return (spikes, mems, state.t_spike, state.k_spike, *torch.autograd.grad(loss, (c, theta)))

@@ -238,6 +238,40 @@ class HatSpikeTrain(torch.autograd.Function):
         return g_t / ctx.dt, None, grad_v, None, None, None, None, None
 
 
+class ClockSequence(torch.autograd.Function):
+    """A whole sequence [T, ...] in one fused CPU pass forward and one backward
+    (stdbp_plugin.kernels.clock_numba): the same maths as stepping :class:`ClockStep`,
+    without saving anything per step but S at each neuron's spike."""
+
+    @staticmethod
+    def forward(ctx, currents, s0, p0, t0, k0_spike, threshold, k0, dt, silent_grad, window):
+        ctx.set_materialize_grads(False)
+        out = _FUSED.sequence_forward(currents, s0, p0, t0, k0_spike, threshold, k0, dt)
+        spikes, v_end, s, p, t_spike, k_spike, s_fire = out
+        ctx.mark_non_differentiable(k_spike)
+        ctx.save_for_backward(s_fire, t_spike, k_spike)
+        ctx.k0, ctx.dt, ctx.silent_grad, ctx.window = k0, dt, silent_grad, window
+        ctx.num_steps = currents.shape[0]
+        ctx.theta_shape = threshold.shape if isinstance(threshold, Tensor) else None
+        return spikes, v_end, s, p, t_spike, k_spike
+
+    @staticmethod
+    def backward(ctx, g_spk, g_v, g_s, g_p, g_t, _g_k):
+        s_fire, t_spike, k_spike = ctx.saved_tensors
+        window = ctx.window
+        revive = ctx.silent_grad if window is not None else 0.0
+        out = _FUSED.sequence_backward(
+            g_spk, g_v, g_s, g_p, g_t, s_fire, t_spike, k_spike,
+            window.k_spike if revive else None, ctx.k0, ctx.num_steps, ctx.dt,
+            window.last if revive else -1, revive, ctx.needs_input_grad[5],
+        )  # fmt: skip
+        g_c, g_s0, g_p0, g_t0, g_theta, read, timed = out
+        _count_check(read, timed)
+        if g_theta is not None:
+            g_theta = g_theta.sum_to_size(ctx.theta_shape) if ctx.theta_shape else g_theta.sum()
+        return g_c, g_s0, g_p0, g_t0, None, g_theta, None, None, None, None
+
+
 def _window_of(state: ClockState, silent_grad: float) -> _Window | None:
     """The window that ``state`` continues (a new one from a fresh state). It rides on the
     k_spike tensor from step to step, whatever state object (snnTorch module state, Norse
@@ -336,6 +370,15 @@ def relpsp_clock_sequence(
     if state is None:
         state = clock_initial_state(currents[0])
     k0 = int(state.k)
+    if _FUSED is not None and _FUSED.supported(currents[0], state.s, state.p, state.t_spike):
+        window = _window_of(state, silent_grad)
+        spikes, v_end, s, p, t_spike, k_spike = ClockSequence.apply(
+            currents, state.s, state.p, state.t_spike, state.k_spike, threshold, k0, dt,
+            silent_grad, window,
+        )  # fmt: skip
+        if window is not None:
+            _extend_window(window, k_spike, k0 + num_steps - 1)
+        return spikes, v_end, ClockState(s, p, t_spike, k_spike, k0 + num_steps)
     view = (-1,) + (1,) * (currents.ndim - 1)
     steps = torch.arange(k0, k0 + num_steps, device=currents.device).view(view)
     tau = steps.to(currents.dtype) * dt

@@ -155,3 +155,141 @@ def backward(g_spk, g_v, g_s, g_p, g_t, s, t, k, k_final, m, dt, revive, want_t,
         _empty(dtype) if g_theta is None else g_theta.view(-1).numpy(),
     )  # fmt: skip
     return g_c, g_s_prev, g_p_prev, g_t_prev, g_theta, read, timed
+
+
+# ---- a whole sequence [T, N] in one call (Norse's ReLPSP module, relpsp_clock_sequence) -------
+
+
+@numba.njit(**_JIT)
+def _seq_forward(c, s, p, t, k, theta, k0, dt, spk, v, s_fire):
+    """c, spk, v: [T, N]; s, p, t, k: [N] state, updated in place to the end of the sequence;
+    s_fire[i] = S at the spike of neuron i if it fires in this sequence."""
+    scalar = theta.size == 1
+    th = theta[0]
+    for m in range(c.shape[0]):
+        step = k0 + m
+        tau = step * dt
+        tau_next = (step + 1) * dt
+        for i in range(c.shape[1]):
+            ci = c[m, i]
+            si = s[i] + ci
+            pi = p[i] + ci * tau
+            vi = si * tau_next - pi
+            s[i] = si
+            p[i] = pi
+            v[m, i] = vi
+            if not scalar:
+                th = theta[i]
+            if k[i] < 0 and si > 0 and vi >= th:
+                t[i] = (th + pi) / si
+                k[i] = step
+                s_fire[i] = si
+                spk[m, i] = 1
+            else:
+                spk[m, i] = 0
+
+
+@numba.njit(**_JIT)
+def _seq_backward(
+    g_spk, g_v, g_s, g_p, g_t, s_fire, t, k, k_final, k0, dt, revive_at, revive,
+    g_c, g_theta,
+):  # fmt: skip
+    """Reverse walk over the steps. g_s, g_p, g_t ([N], gradients of the final state) are
+    updated in place into the gradients of the initial state. Returns (read, timed)."""
+    num_steps, n = g_c.shape
+    inv_dt = 1.0 / dt
+    has_spk, has_v = g_spk.size > 0, g_v.size > 0
+    want_theta = g_theta.size > 0
+    read = timed = 0
+    for m in range(num_steps - 1, -1, -1):
+        step = k0 + m
+        tau = step * dt
+        tau_next = (step + 1) * dt
+        for i in range(n):
+            ki = k[i]
+            gt = g_t[i]
+            gv = g_v[m, i] if has_v else 0.0
+            if has_spk:
+                gk = g_spk[m, i]
+                if ki == step:
+                    gt -= gk * inv_dt
+                    if gk != 0 and m < num_steps - 1:
+                        read += 1
+                        if abs(gt) * dt > 1e-5 * abs(gk):
+                            timed += 1
+                elif step >= 1 and ki == step - 1:
+                    gt += gk * inv_dt
+                if step == revive_at and k_final[i] < 0 and gk < 0:
+                    gv += revive * gk * inv_dt
+            gs = g_s[i]
+            gp = g_p[i]
+            if ki == step:
+                a = gt / s_fire[i]
+                gs -= a * t[i]
+                gp += a
+                gt = 0.0
+                if want_theta:
+                    g_theta[i] += a
+            gs += gv * tau_next
+            gp -= gv
+            g_c[m, i] = gs + gp * tau
+            g_s[i] = gs
+            g_p[i] = gp
+            g_t[i] = gt
+    return read, timed
+
+
+def sequence_forward(currents, s0, p0, t0, k0_spike, threshold, k0: int, dt: float):
+    """(spikes [T, ...], V [T, ...], S, P, t_spike, k_spike, s_fire) after the sequence."""
+    like = currents[0]
+    num_steps = currents.shape[0]
+    theta = torch.as_tensor(threshold, dtype=currents.dtype).detach()
+    theta = theta.reshape(1) if theta.numel() == 1 else theta.expand_as(like).contiguous()
+    s, p, t = (_flat(x, like).copy() for x in (s0, p0, t0))
+    k = k0_spike.expand_as(like).contiguous().view(-1).numpy().copy()
+    spk = torch.empty(currents.shape, dtype=currents.dtype)
+    v = torch.empty(currents.shape, dtype=currents.dtype)
+    s_fire = np.ones(like.numel(), dtype=s.dtype)
+    c = currents.detach().contiguous().view(num_steps, -1).numpy()
+    _seq_forward(
+        c, s, p, t, k, theta.view(-1).numpy(), k0, dt,
+        spk.view(num_steps, -1).numpy(), v.view(num_steps, -1).numpy(), s_fire,
+    )  # fmt: skip
+    shape = like.shape
+    out = (torch.from_numpy(x).view(shape) for x in (s, p, t, k, s_fire))
+    return (spk, v, *out)
+
+
+def sequence_backward(
+    g_spk, g_v, g_s, g_p, g_t, s_fire, t, k, k_final, k0, num_steps, dt, revive_at, revive,
+    want_theta,
+):  # fmt: skip
+    """(dL/dcurrents [T, ...], dL/dS0, dL/dP0, dL/dt0, per-neuron dL/dtheta or None, read, timed)."""
+    like = s_fire
+    dtype = s_fire.dtype
+
+    def state_grad(g):
+        return (
+            np.zeros(like.numel(), dtype=s_fire.numpy().dtype)
+            if g is None
+            else _flat(g, like).copy()
+        )
+
+    def seq(g):
+        if g is None:
+            return torch.empty(0, 0, dtype=dtype).numpy()
+        return g.detach().contiguous().view(num_steps, -1).numpy()
+
+    gs, gp, gt = state_grad(g_s), state_grad(g_p), state_grad(g_t)
+    g_c = torch.empty((num_steps, *like.shape), dtype=dtype)
+    g_theta = torch.zeros(like.shape, dtype=dtype) if want_theta else None
+    k_fin = _empty(torch.int64) if k_final is None else k_final.contiguous().view(-1).numpy()
+    read, timed = _seq_backward(
+        seq(g_spk), seq(g_v), gs, gp, gt, s_fire.view(-1).numpy(), t.view(-1).numpy(),
+        k.view(-1).numpy(), k_fin, k0, dt, revive_at, revive,
+        g_c.view(num_steps, -1).numpy(),
+        _empty(dtype) if g_theta is None else g_theta.view(-1).numpy(),
+    )  # fmt: skip
+    shape = like.shape
+    grads = (torch.from_numpy(x).view(shape) for x in (gs, gp, gt))
+    return (g_c, *grads, g_theta, read, timed)
