@@ -46,8 +46,8 @@ class DenseSpikeTrainLossWarning(UserWarning):
 DENSE_LOSS_MESSAGE = (
     "the loss reads every time step of a ReL-PSP neuron's output spikes (a spike count, rate "
     "or time-weighted score?). A ReL-PSP neuron fires once: a spike count does not change "
-    "with its spike time, so count and rate losses (ce_rate_loss, ce_count_loss, "
-    "mse_count_loss) give it no timing gradient. Change one line: "
+    "with its spike time, so count and rate losses and accuracies (ce_rate_loss, "
+    "ce_count_loss, mse_count_loss, accuracy_rate) give it no timing gradient. Change one line: "
     "`import stdbp_plugin.snntorch.functional as SF` instead of "
     "`import snntorch.functional as SF` (same names, first-spike versions). "
     "See docs/readouts.md."
