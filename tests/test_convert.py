@@ -56,9 +56,9 @@ def test_clock_mode_swaps_neurons_keeps_weights_and_leaves_the_original_alone():
     # a Linear's bias becomes the neuron's input spike at t = 0, and stays the Linear's parameter
     assert isinstance(out[0], StepZeroBiasLinear) and torch.equal(out[0].bias, net[0].bias)
     assert "bias" not in dict(out[1].named_parameters())
-    assert out[1].silent_grad == 0.0 and out[3].silent_grad == 0.0  # exact STDBP by default
-    revived = stdbp.convert(net, "clock", silent_grad=1.0)
-    assert revived[1].silent_grad == 0.0 and revived[3].silent_grad == 1.0  # output only
+    assert out[1].silent_grad == 0.0 and out[3].silent_grad == 1.0  # revival: output only
+    exact = stdbp.convert(net, "clock", silent_grad=0.0)
+    assert exact[1].silent_grad == 0.0 and exact[3].silent_grad == 0.0
     same = stdbp.convert(net, "clock", inplace=True)
     assert same is net and isinstance(net[1], relpsp_snn.ReLPSP)
 

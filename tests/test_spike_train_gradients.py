@@ -107,12 +107,37 @@ def test_snntorch_converted_leaky_output(case):
 
     fc, x, w = case
     net = nn.Sequential(fc, snn.Leaky(beta=0.9, init_hidden=True, output=True)).double()
-    conv = stdbp.convert(net, mode="clock")
+    conv = stdbp.convert(net, mode="clock", silent_grad=0.0)  # plain STDBP
     rec = [conv(x[k])[0] for k in range(T)]
     neuron = conv[1]
     t = neuron.spike_time
     k_spike = torch.where(torch.isfinite(t), neuron._clock.k_spike, -1)
     _check(conv[0], torch.stack(rec), torch.where(torch.isfinite(t), t, 0.0), k_spike, w, 1.0)
+
+
+def test_convert_default_revival_leaves_every_firing_output_exact(case):
+    """convert's default revives outputs silent through the whole window; the gradient on the
+    currents of every (sample, neuron) that fires is the exact one."""
+    snn = pytest.importorskip("snntorch")
+    import stdbp_plugin as stdbp
+
+    fc, x, w = case
+
+    def current_grads(silent_grad):
+        net = nn.Sequential(fc, snn.Leaky(beta=0.9, init_hidden=True, output=True)).double()
+        kwargs = {} if silent_grad is None else {"silent_grad": silent_grad}
+        conv = stdbp.convert(net, mode="clock", **kwargs)
+        currents = []
+        conv[0].register_forward_hook(lambda m, i, out: currents.append(out))
+        rec = torch.stack([conv(x[k])[0] for k in range(T)])
+        grads = torch.autograd.grad((rec * w).sum(), currents)
+        return torch.stack(grads), conv[1]._clock.k_spike
+
+    default, k_spike = current_grads(None)
+    exact, _ = current_grads(0.0)
+    fired = k_spike >= 0
+    torch.testing.assert_close(default[:, fired], exact[:, fired], rtol=0, atol=0)
+    assert (exact[:, ~fired] == 0).all() and (default[:, ~fired] != 0).any()
 
 
 @pytest.mark.parametrize("face", ["cell", "sequence"])

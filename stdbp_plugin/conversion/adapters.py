@@ -151,7 +151,7 @@ class NorseAdapter:
 
     def ignored(self, m: nn.Module) -> list[str]:
         if isinstance(m, self.ours):
-            return []
+            return [f"{k}={_value(getattr(m.p, k))}" for k in m.ignored_parameters]
         p = m.p
         out = [
             f"{k}={_value(getattr(p, k))}"
@@ -166,8 +166,9 @@ class NorseAdapter:
     def threshold(self, m: nn.Module) -> Tensor:
         """The threshold of the equivalent event-driven layer: v_th dt for a LIF (gain 1/dt,
         see clock), v_th / tau_mem_inv for a ReL-PSP neuron."""
-        if isinstance(m, self.ours):
-            theta = torch.as_tensor(m.p.v_th) / torch.as_tensor(m.p.tau_mem_inv)
+        if isinstance(m, self.ours):  # ReLPSPParameters or a Norse parameter set swapped in
+            like = torch.zeros((), dtype=torch.float32)
+            theta = self.relpsp.gain_and_threshold(m.p, float(m.dt), like)[1]
         else:
             theta = torch.as_tensor(m.p.v_th, dtype=torch.float32) * float(m.dt)
         return theta.float().detach().clone()
