@@ -20,6 +20,7 @@ from pipelines._driver import VARIANTS, Budget, Data, NotApplicable, Setup, trai
 
 NAMES = (
     "snntorch_tutorial5",
+    "snntorch_tutorial5_membrane",
     "snntorch_tutorial6",
     "snntorch_temporal",
     "norse_mnist_task",
