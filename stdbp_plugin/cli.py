@@ -92,6 +92,12 @@ def _compare_parser(sub) -> None:
     own.add_argument(
         "--no-calibrate", action="store_true", help="keep convert's thresholds uncalibrated"
     )
+    own.add_argument(
+        "--silent-grad",
+        type=float,
+        default=None,
+        help="convert(silent_grad=...) for the switched variants (default: convert's, exact)",
+    )
 
 
 def _train_parser(sub) -> None:
@@ -130,6 +136,7 @@ def run_compare_model(args: argparse.Namespace) -> int:
             variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
             seed=args.seed, threads=args.threads, data_dir=args.data_dir, max_shift=args.shift,
             calibrate=not args.no_calibrate, out=args.out, isolate=not args.no_isolate,
+            convert_options={} if args.silent_grad is None else {"silent_grad": args.silent_grad},
             progress=not args.no_progress,
         )  # fmt: skip
     except ModelSpecError as err:

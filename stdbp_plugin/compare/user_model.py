@@ -72,6 +72,7 @@ class UserCompareConfig(CompareConfig):
     lr: float = 2e-3
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     calibrate: bool = True
+    convert_options: dict = field(default_factory=dict)
 
 
 # ---- loading "module:attribute" ---------------------------------------------------------------
@@ -289,13 +290,14 @@ def _conversion(base: nn.Module, mode: str, sample: Tensor, cfg: UserCompareConf
     import stdbp_plugin as stdbp
 
     note = None
+    options = dict(cfg.convert_options)
     try:
-        net = stdbp.convert(base, mode=mode, sample=sample if cfg.calibrate else None)
+        net = stdbp.convert(base, mode=mode, sample=sample if cfg.calibrate else None, **options)
     except ValueError as err:
         if mode == "event" or not cfg.calibrate:
             raise VariantSkipped(str(err)) from None
         try:  # calibration builds the event-driven layers; the clock model may still work
-            net = stdbp.convert(base, mode=mode)
+            net = stdbp.convert(base, mode=mode, **options)
         except ValueError as err2:
             raise VariantSkipped(str(err2)) from None
         note = f"thresholds not calibrated: convert(sample=...) refused: {err}"
@@ -397,6 +399,7 @@ def compare_model(
     data_dir: str | None = None,
     max_shift: int = 0,
     calibrate: bool = True,
+    convert_options: dict | None = None,
     out: str | Path | None = "stdbp_report",
     isolate: bool | None = None,
     progress: bool = True,
@@ -434,6 +437,8 @@ def compare_model(
         num_steps, epochs, batch_size, max_samples, lr, seed, threads, data_dir, max_shift:
             the budget, the same for every variant (Adam, cosine schedule).
         calibrate: let convert calibrate thresholds on one encoded training batch.
+        convert_options: more keyword arguments of ``stdbp.convert`` for both switched variants
+            (e.g. ``{"silent_grad": 1.0}``, ``{"fire_fraction": 0.8}``).
         out: report folder (None: no report). isolate: train each variant in a fresh process
             (default: only for "module:attribute" models with a named data set).
 
@@ -470,7 +475,7 @@ def compare_model(
         model=model if isinstance(model, str) else None,
         loss=loss if isinstance(loss, str) or loss is None else None,
         encoding=encoding, readout=readout, flatten=flatten, lr=lr, variants=list(variants),
-        calibrate=calibrate,
+        calibrate=calibrate, convert_options=dict(convert_options or {}),
     )  # fmt: skip
     # check everything once, here, before any training
     torch.manual_seed(seed)
