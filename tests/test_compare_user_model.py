@@ -236,3 +236,30 @@ def test_loss_instance_is_mapped_by_name():
     assert choice.switched.correct_rate == 0.8 and choice.switched.incorrect_rate == 0.1
     assert resolve_loss(None, False).name == "ce_max_membrane_loss"
     assert resolve_loss(max_membrane_ce, False).switched is max_membrane_ce
+
+
+def test_user_model_classifier_counts_spikes_and_synops():
+    import snntorch.functional as SF
+
+    from stdbp_plugin.lightning import UserModelClassifier
+
+    torch.manual_seed(0)
+    net = TutorialNet()
+    model = UserModelClassifier(net, SF.ce_rate_loss(), "count", "rate", 10,
+                                flatten=True)  # fmt: skip
+    x, y = torch.rand(6, 1, 8, 8), torch.randint(0, 10, (6,))
+    torch.manual_seed(1)
+    out = model.evaluate(x, y)
+    torch.manual_seed(1)
+    inputs = model.encode(x)
+    hidden = []
+    handle = net.lif1.register_forward_hook(lambda m, i, o: hidden.append(o[0]))
+    spk_out, _ = net(inputs)
+    handle.remove()
+    hidden = torch.stack(hidden)
+    assert out.spike_counts.shape == (6, 2)
+    torch.testing.assert_close(out.spike_counts[:, 0].float(), hidden.sum((0, 2)))
+    torch.testing.assert_close(out.spike_counts[:, 1].float(), spk_out.sum((0, 2)))
+    synops = (inputs != 0).sum((0, 2)) * 32 + hidden.sum((0, 2)) * 10
+    torch.testing.assert_close(out.synops.float(), synops.float())
+    assert out.prediction.shape == (6,) and out.loss.requires_grad

@@ -240,6 +240,7 @@ def make_datamodule(data, cfg: UserCompareConfig):
     else:
         raise ModelSpecError(f"data must be a name, a LightningDataModule or loaders, got {data!r}")
     dm.setup("fit")
+    dm.setup("test")
     return dm
 
 
