@@ -4,17 +4,13 @@ Importing the package needs only torch, numpy and numba; the snnTorch, Norse and
 parts live in their own modules and import those frameworks on first use. ``convert`` is
 loaded lazily on first access (it imports a framework only when the model holds its neurons).
 
-torch's OpenMP threads and numba's spin-wait between parallel regions; when both run in one
-process (the numba kernel between torch ops) the spinning threads of one steal the cores of
-the other (measured: a training step 7x slower). Unless the user has set it, importing this
-package before torch sets OMP_WAIT_POLICY=PASSIVE (threads sleep when idle).
+Importing it sets no environment variable. The CPU kernel runs its chunks on torch's own OpenMP
+threads and, at its first parallel call, makes those threads sleep when idle instead of
+spinning (``stdbp_plugin.kernels.torch_team``), so a training step is as fast whether torch,
+Lightning, snnTorch or Norse was imported before it or after it.
 """
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from stdbp_plugin import functional, nn  # noqa: E402
+from stdbp_plugin import functional, nn
 
 __version__ = "0.1.0"
 __all__ = ["convert", "functional", "nn", "__version__"]

@@ -173,17 +173,20 @@ def test_edge_shapes():
 
 def test_thread_count_does_not_change_results():
     t, w, _, theta = make_case(7, 23, 12, 5, silent=0.2, grid=None)
-    before = numba.get_num_threads()
+    before = numba.get_num_threads(), torch.get_num_threads()
     try:
         numba.set_num_threads(1)
+        torch.set_num_threads(1)
         one = numba_cpu.forward(t, w, theta)
         a = torch.randn(23, 5, dtype=torch.float64) * (one.n_causal > 0)
         g_one = numba_cpu.backward(a, t, one.t_out, w, one.order, one.n_causal, True, True)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        torch.set_num_threads(3)  # chunks run on torch's threads (numba's pool where no OpenMP)
         many = numba_cpu.forward(t, w, theta)
         g_many = numba_cpu.backward(a, t, one.t_out, w, one.order, one.n_causal, True, True)
     finally:
-        numba.set_num_threads(before)
+        numba.set_num_threads(before[0])
+        torch.set_num_threads(before[1])
     for x, y in zip(one, many, strict=True):
         assert torch.equal(x, y)
     torch.testing.assert_close(g_one[0], g_many[0], rtol=0, atol=0)

@@ -32,12 +32,35 @@ from torch import Tensor
 
 from stdbp_plugin.kernels.result import ForwardResult
 
-__all__ = ["backward", "forward", "num_chunks"]
+__all__ = ["PARALLEL", "backward", "forward", "num_chunks"]
+
+
+# Where the chunks of one call run when there are several: "torch" = torch's own OpenMP team
+# (stdbp_plugin.kernels.torch_team; no second thread pool, so no fight with torch's spinning
+# threads whatever was imported first), "numba" = numba's parallel loop on numba's threading
+# layer (its own pool; the mechanism before, kept as the fallback where torch does not run on
+# OpenMP). "auto" = "torch" where available. benchmarks/bench_import_order.py compares them.
+PARALLEL = "auto"
+
+
+def _team():
+    if PARALLEL == "numba":
+        return None
+    from stdbp_plugin.kernels.torch_team import team
+
+    found = team()
+    if found is None and PARALLEL == "torch":
+        raise RuntimeError("torch's OpenMP runtime was not found (torch not built with OpenMP?)")
+    return found
 
 
 def num_chunks(batch: int) -> int:
-    """Work chunks = threads used: min(numba threads, torch threads, batch), at least 1."""
-    return max(1, min(numba.get_num_threads(), torch.get_num_threads(), batch))
+    """Work chunks = threads used: min(torch threads, batch), at least 1 (and at most numba's
+    thread count where numba's own pool runs them)."""
+    chunks = min(torch.get_num_threads(), batch)
+    if chunks > 1 and _team() is None:
+        chunks = min(chunks, numba.get_num_threads())
+    return max(1, chunks)
 
 
 def _numpy(t: Tensor) -> np.ndarray:
@@ -55,9 +78,10 @@ def _forward_parallel(t_in, order, weight_t, theta, n_chunks, t_out, n_causal, s
         _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
 
 
-@numba.njit(fastmath=False, cache=True)
-def _forward_serial(t_in, order, weight_t, theta, t_out, n_causal, slope):
-    _forward_rows(t_in, order, weight_t, theta, 0, t_in.shape[0], t_out, n_causal, slope)
+@numba.njit(fastmath=False, cache=True, nogil=True)
+def _forward_range(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope):
+    """Samples start..stop-1 on the calling thread, without the GIL."""
+    _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
 
 
 @numba.njit(fastmath=False, cache=True)
@@ -156,21 +180,13 @@ def _backward_parallel(
         )
 
 
-@numba.njit(fastmath=False, cache=True)
-def _backward_serial(a, t_in, t_out, weight_t, order, n_causal, need_in, need_w, grad_in, grad_w_t):
+@numba.njit(fastmath=False, cache=True, nogil=True)
+def _backward_range(
+    a, t_in, t_out, weight_t, order, n_causal, start, stop, need_in, need_w, grad_in, grad_w_t
+):
+    """Samples start..stop-1 into the dW buffer grad_w_t [I, O], without the GIL."""
     _backward_rows(
-        a,
-        t_in,
-        t_out,
-        weight_t,
-        order,
-        n_causal,
-        0,
-        t_in.shape[0],
-        need_in,
-        need_w,
-        grad_in,
-        grad_w_t[0],
+        a, t_in, t_out, weight_t, order, n_causal, start, stop, need_in, need_w, grad_in, grad_w_t
     )
 
 
@@ -237,8 +253,16 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     slope = np.empty((batch, n_out), dtype=t_np.dtype)
     if batch > 0:
         chunks = num_chunks(batch)
+        team = _team() if chunks > 1 else None
         if chunks == 1:  # no parallel region: its thread pool costs time slices on a busy machine
-            _forward_serial(t_np, order, weight_t, theta, t_out, n_causal, slope)
+            _forward_range(t_np, order, weight_t, theta, 0, batch, t_out, n_causal, slope)
+        elif team is not None:
+
+            def work(c: int) -> None:
+                start, stop = c * batch // chunks, (c + 1) * batch // chunks
+                _forward_range(t_np, order, weight_t, theta, start, stop, t_out, n_causal, slope)
+
+            team.run(chunks, work)
         else:
             _forward_parallel(t_np, order, weight_t, theta, chunks, t_out, n_causal, slope)
     return ForwardResult(
@@ -270,12 +294,20 @@ def backward(
     w_shape = (chunks, n_in, n_out) if need_weight_grad else (chunks, 0, 0)
     grad_w_t = np.zeros(w_shape, dtype=t_np.dtype)
     if batch > 0 and (need_input_grad or need_weight_grad):
-        args = (_numpy(a), t_np, _numpy(t_out), _numpy(weight.t()), _numpy(order))
-        flags = (need_input_grad, need_weight_grad, grad_in, grad_w_t)
+        args = (_numpy(a), t_np, _numpy(t_out), _numpy(weight.t()), _numpy(order), _numpy(n_causal))
+        flags = (need_input_grad, need_weight_grad, grad_in)
+        team = _team() if chunks > 1 else None
         if chunks == 1:
-            _backward_serial(*args, _numpy(n_causal), *flags)
+            _backward_range(*args, 0, batch, *flags, grad_w_t[0])
+        elif team is not None:
+
+            def work(c: int) -> None:
+                start, stop = c * batch // chunks, (c + 1) * batch // chunks
+                _backward_range(*args, start, stop, *flags, grad_w_t[c])
+
+            team.run(chunks, work)
         else:
-            _backward_parallel(*args, _numpy(n_causal), chunks, *flags)
+            _backward_parallel(*args, chunks, *flags, grad_w_t)
     g_in = torch.from_numpy(grad_in) if need_input_grad else None
     g_w = None
     if need_weight_grad:
