@@ -129,7 +129,7 @@ class ClockStep(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.m, ctx.dt, ctx.silent_grad, ctx.window = m, dt, silent_grad, window
         ctx.theta_shape = threshold.shape if isinstance(threshold, Tensor) else None
-        ctx.fused = _FUSED is not None and _FUSED.supported(current, s_prev, p_prev, t_prev)
+        ctx.fused = _fused_ok(current, s_prev, p_prev, t_prev)
         if ctx.fused:
             out = _FUSED.forward(current, s_prev, p_prev, t_prev, k_prev, threshold, m, dt)
             spikes, v_end, s, p, t_spike, k_spike = out
@@ -272,6 +272,16 @@ class ClockSequence(torch.autograd.Function):
         return g_c, g_s0, g_p0, g_t0, None, g_theta, None, None, None, None
 
 
+def _fused_ok(current: Tensor, *state: Tensor) -> bool:
+    """Whether the fused CPU loops take this call (not under torch.compile, which traces and
+    fuses the torch code instead)."""
+    return (
+        _FUSED is not None
+        and not torch.compiler.is_compiling()
+        and _FUSED.supported(current, *state)
+    )
+
+
 def _window_of(state: ClockState, silent_grad: float) -> _Window | None:
     """The window that ``state`` continues (a new one from a fresh state). It rides on the
     k_spike tensor from step to step, whatever state object (snnTorch module state, Norse
@@ -370,7 +380,7 @@ def relpsp_clock_sequence(
     if state is None:
         state = clock_initial_state(currents[0])
     k0 = int(state.k)
-    if _FUSED is not None and _FUSED.supported(currents[0], state.s, state.p, state.t_spike):
+    if _fused_ok(currents[0], state.s, state.p, state.t_spike):
         window = _window_of(state, silent_grad)
         spikes, v_end, s, p, t_spike, k_spike = ClockSequence.apply(
             currents, state.s, state.p, state.t_spike, state.k_spike, threshold, k0, dt,
