@@ -670,3 +670,35 @@ def test_norse_convnet4_of_the_mnist_task_converts():
     assert any(b.startswith("conv2.bias: left") for b in rep.biases)
     assert clock(torch.rand(3, 2, 1, 28, 28)).shape == (3, 2, 10)
     clock.load_state_dict(net.state_dict(), strict=True)
+
+
+def test_a_norse_encoder_inside_the_model_is_kept_in_clock_mode_and_refused_in_event_mode():
+    """Norse's MNIST task encodes inside the model (ConstantCurrentLIFEncoder)."""
+    norse = pytest.importorskip("norse.torch")
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = norse.ConstantCurrentLIFEncoder(20)
+            self.fc, self.lif = nn.Linear(16, 8), norse.LIFCell()
+            self.out = norse.LILinearCell(8, 3)
+
+        def forward(self, x):
+            z, s, so, vs = self.encoder(x), None, None, []
+            for k in range(z.shape[0]):
+                h, s = self.lif(self.fc(z[k]), s)
+                v, so = self.out(h, so)
+                vs.append(v)
+            return torch.stack(vs).max(0).values
+
+    torch.manual_seed(0)
+    net = Net()
+    converted = stdbp.convert(net)
+    assert type(converted.encoder) is norse.ConstantCurrentLIFEncoder
+    assert type(converted.lif).__name__ == "ReLPSPCell"
+    kept = {name: why for name, _, why in converted.stdbp_conversion_report.kept}
+    assert kept["encoder"] == "input encoder"
+    converted(torch.rand(4, 16)).sum().backward()
+    assert converted.fc.weight.grad is not None
+    with pytest.raises(ValueError, match="encodes its own input"):
+        stdbp.convert(net, mode="event")

@@ -177,7 +177,7 @@ def convert(
     adapter = adapter_for(model)
 
     def is_layer(m: nn.Module) -> bool:
-        return adapter.is_neuron(m) or adapter.is_readout(m)
+        return adapter.is_neuron(m) or adapter.is_readout(m) or adapter.is_encoder(m)
 
     target = model if (inplace and mode == "clock") else _copy_model(model)
     leaves = iter_leaves(target, is_layer)
@@ -215,7 +215,16 @@ def convert(
         for leaf in leaves
         if readout(leaf.module)
     ]
+    encoders = [leaf for leaf in leaves if adapter.is_encoder(leaf.module)]
+    rep.kept += [(leaf.name, type(leaf.module).__name__, "input encoder") for leaf in encoders]
     if sample is not None or mode == "event":
+        if encoders:
+            what = "convert(mode='event')" if mode == "event" else "convert(sample=...)"
+            raise ValueError(
+                f"{what}: the model encodes its own input ({encoders[0].name!r}, "
+                f"{type(encoders[0].module).__name__}); take the encoder out of the model and "
+                "pass the encoded spike trains, or use mode='clock' without sample"
+            )
         if flow.chain is None:
             what = "convert(mode='event')" if mode == "event" else "convert(sample=...)"
             raise ValueError(

@@ -36,6 +36,10 @@ class SnnTorchAdapter:
         """Non-spiking by construction: none in snnTorch (see ``membrane_readout``)."""
         return False
 
+    def is_encoder(self, m: nn.Module) -> bool:
+        """snnTorch encodes with functions (``spikegen``), not modules."""
+        return False
+
     def membrane_readout(self, m: nn.Module) -> bool:
         """A Leaky with ``reset_mechanism="none"``: when it is the last neuron, convert keeps it
         as a membrane read-out (its ``mem`` integrates the ReL-PSP spikes before it)."""
@@ -122,6 +126,16 @@ class NorseAdapter:
             for n in ("LICell", "LILinearCell", "LIBoxCell", "LI")
             if hasattr(norse, n)
         )
+        from norse.torch.module import encode
+
+        self.encoders = tuple(
+            c for c in vars(encode).values() if isinstance(c, type) and issubclass(c, nn.Module)
+        )
+
+    def is_encoder(self, m: nn.Module) -> bool:
+        """Norse's input encoders (``ConstantCurrentLIFEncoder``, ``PoissonEncoder``, ...)
+        inside a model: kept as they are in clock mode (they make the input spikes)."""
+        return isinstance(m, self.encoders)
 
     def is_readout(self, m: nn.Module) -> bool:
         return isinstance(m, self.readouts)
