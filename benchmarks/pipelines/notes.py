@@ -34,13 +34,10 @@ NOTES: dict[tuple[str, str], str] = {
     "spike-time input (see snntorch_temporal for the latency-coded pipeline).",
     ("snntorch_tutorial6", "event"): "Not a miss of the neuron: the event-driven model needs "
     "spike-time input (see snntorch_temporal for the latency-coded pipeline).",
-    ("norse_mnist_task", "clock"): "`convert` walks every submodule and refuses the input "
-    "encoder that `LIFConvNet` holds (`ConstantCurrentLIFEncoder`: no parameters, no children, "
-    "LIF dynamics in a functional call). Converting the spiking part only, "
-    '`model.rsnn = stdbp.convert(model.rsnn, mode="clock")`, runs (ConvNet4 is traced through '
-    "its time loop; checked, not trained here).",
-    ("norse_mnist_task", "event"): "The read-out is a leaky integrator (`LILinearCell`), which "
-    "has no event-driven form; `convert(mode='event')` refuses such read-outs by design.",
+    ("norse_mnist_task", "event"): "By design: the model holds its input encoder "
+    "(`ConstantCurrentLIFEncoder`, LIF dynamics) and its read-out is a leaky integrator "
+    "(`LILinearCell`); neither has an event-driven form, and `convert(mode='event')` refuses "
+    "them with the message above.",
     ("norse_readme", "event"): "By design: the `LICell` read-out has no event-driven form.",
     ("norse_readme", "swap"): _SWAP_BIAS,
     ("norse_latency", "swap"): _SWAP_BIAS,
