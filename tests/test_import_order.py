@@ -36,12 +36,21 @@ CHILD = textwrap.dedent(
     grads = numba_cpu.backward(a, t, out.t_out, w, out.order, out.n_causal, True, True)
     torch.save({"forward": tuple(out), "grads": grads}, sys.argv[2])
     print(team() is not None, numba_cpu.num_chunks(16), os.environ.get("OMP_WAIT_POLICY"))
+    print(team().spin_limited)
     """
 )
 
 
-def _run(first: str, path) -> tuple[dict, list[str]]:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+def _is_libgomp() -> bool:
+    import ctypes
+
+    lib = ctypes.CDLL(torch._C.__file__)
+    return hasattr(lib, "GOMP_parallel") and not hasattr(lib, "kmp_set_blocktime")
+
+
+def _run(first: str, path, **extra_env: str) -> tuple[dict, list[str]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(extra_env)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, first, str(path)],
         capture_output=True,
@@ -58,7 +67,9 @@ def test_kernel_identical_whichever_is_imported_first(tmp_path):
     runs = {first: _run(first, tmp_path / f"{first}.pt") for first in ("torch", "stdbp_plugin")}
     for _saved, report in runs.values():
         # on torch's OpenMP team, in 2 chunks, and no environment variable set by the import
-        assert report == ["True", "2", "None"]
+        assert report[:3] == ["True", "2", "None"]
+        # torch's idle threads made to sleep (libgomp only: another runtime keeps its own)
+        assert report[3] == str(_is_libgomp())
     (a, _), (b, _) = runs.values()
     for x, y in zip(a["forward"], b["forward"], strict=True):
         assert torch.equal(x, y)
@@ -118,3 +129,9 @@ def test_numba_pool_and_torch_team_agree():
     (out1, g1), (out2, g2) = results
     for x, y in zip((*out1, *g1), (*out2, *g2), strict=True):
         assert torch.equal(x, y)
+
+
+@pytest.mark.skipif(team() is None, reason="torch does not run on an OpenMP runtime here")
+def test_a_wait_policy_set_by_the_user_is_left_alone(tmp_path):
+    _, report = _run("torch", tmp_path / "active.pt", OMP_WAIT_POLICY="ACTIVE")
+    assert report == ["True", "2", "ACTIVE", "False"]
