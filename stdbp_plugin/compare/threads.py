@@ -1,4 +1,9 @@
-"""Fix the number of CPU threads of PyTorch (and numba, if installed) for fair timings."""
+"""Fix the number of CPU threads of PyTorch (and numba, if installed) for fair timings.
+
+The STDBP kernel splits its work by torch's count and runs it on torch's own OpenMP threads;
+numba's count matters only where torch does not run on OpenMP (the kernel then falls back to
+numba's thread pool), and is set alike so that both paths use ``n`` threads.
+"""
 
 from __future__ import annotations
 
