@@ -326,14 +326,15 @@ class ce_rate_loss(_FirstSpikeCountLoss):
         return self._cross_entropy(spk_out, targets)
 
 
-class ce_count_loss(_FirstSpikeCountLoss):
+class ce_count_loss(ce_rate_loss):
     """snnTorch's ``ce_count_loss`` arguments; for a once-firing ReL-PSP output, the spike
     count is replaced by the negated first-spike step (earliest = most active):
 
         loss_b = -log softmax(-kbar_b)_{y_b}
 
     kbar as in :class:`ce_rate_loss` (first-spike step, T-1 if silent, averaged over a class's
-    outputs with ``population_code=True``). ``weight`` and ``reduction`` as in snnTorch.
+    outputs with ``population_code=True``); the same loss under snnTorch's other name.
+    ``weight`` and ``reduction`` as in snnTorch.
     """
 
     def __init__(
@@ -345,9 +346,6 @@ class ce_count_loss(_FirstSpikeCountLoss):
     ) -> None:
         super().__init__(population_code, num_classes, reduction, weight)
         self.__name__ = "ce_count_loss"
-
-    def _compute_loss(self, spk_out: Tensor, targets: Tensor) -> Tensor:
-        return self._cross_entropy(spk_out, targets)
 
 
 class mse_count_loss(_FirstSpikeCountLoss):
