@@ -129,9 +129,18 @@ def main(argv: list[str] | None = None) -> None:
         help="time steps for one pipeline (all its variants) instead of its tutorial's",
     )
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the docs from the existing JSON (after editing pipelines/notes.py)",
+    )
     parser.add_argument("--json", type=Path, default=JSON_PATH)
     parser.add_argument("--docs", type=Path, default=DOCS_PATH)
     args = parser.parse_args(argv)
+    if args.render_only:
+        args.docs.write_text(render_docs(json.loads(args.json.read_text())))
+        print(f"wrote {args.docs}")
+        return
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
         if v not in VARIANTS:
