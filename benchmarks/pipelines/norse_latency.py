@@ -22,7 +22,10 @@ NAME = "norse_latency"
 TITLE = (
     "Norse latency input: SequentialState(Lift(Linear), LIF, Lift(Linear), LIF), first-spike score"
 )
-SOURCE = "norse/notebooks mnist_classifiers 4.1 (SpikeLatencyLIFEncoder) + norse SequentialState/Lift/LIF"
+SOURCE = (
+    "norse/notebooks mnist_classifiers 4.1 (SpikeLatencyLIFEncoder)"
+    " + norse SequentialState/Lift/LIF"
+)
 INPUT = "latency (SpikeLatencyLIFEncoder, 32 steps)"
 READOUT = "time-decaying weight of each output spike (first spike wins), log_softmax + nll_loss"
 NUM_STEPS = 32

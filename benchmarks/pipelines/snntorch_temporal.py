@@ -17,7 +17,10 @@ from pipelines._driver import Budget, Setup, convert_or_not_applicable
 
 NAME = "snntorch_temporal"
 TITLE = "snnTorch latency input + ce_temporal_loss: MLP 784-300-10"
-SOURCE = "jeshraghian/snntorch docs/quickstart.rst (net), tutorial_1 (spikegen.latency), snntorch.functional"
+SOURCE = (
+    "jeshraghian/snntorch docs/quickstart.rst (net), tutorial_1 (spikegen.latency),"
+    " snntorch.functional"
+)
 INPUT = "latency (spikegen.latency, linear, 25 steps)"
 READOUT = "SF.ce_temporal_loss / SF.accuracy_temporal (first spike)"
 NUM_STEPS = 25
