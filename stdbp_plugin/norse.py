@@ -19,7 +19,8 @@ gives g = 1/dt and theta = v_th dt: one unit of input current raises V by one un
 nn.Linear-initialised net silent within 30 steps). Its other fields have no meaning here; the
 ones set to non-default values are named in one ``UserWarning``. ``ReLPSPParameters(tau_mem_inv,
 v_th)`` sets g explicitly. ``bias`` (optional) is an input spike at t = 0; ``silent_grad``
-(default 0 = exact STDBP) lets a silent neuron receive a "fire earlier" push, see
+(default 1.0; 0 = plain STDBP) lets a neuron silent through the whole window receive a "fire
+earlier" push, leaving every firing neuron's exact gradient alone, see
 ``stdbp_plugin.functional.clock``.
 """
 
@@ -33,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from stdbp_plugin.functional.clock import (
+    SILENT_GRAD,
     ClockState,
     relpsp_clock_sequence,
     relpsp_clock_step,
@@ -240,7 +242,7 @@ class _ReLPSPBase(nn.Module):
         p: Any = None,
         dt: float = 1e-3,
         bias: Tensor | None = None,
-        silent_grad: float = 0.0,
+        silent_grad: float = SILENT_GRAD,
     ) -> None:
         super().__init__()
         if p is None:
@@ -304,7 +306,7 @@ class ReLPSPCell(_ReLPSPBase):
         p: Any = None,
         dt: float = 1e-3,
         bias: Tensor | None = None,
-        silent_grad: float = 0.0,
+        silent_grad: float = SILENT_GRAD,
     ) -> None:
         super().__init__(p, dt, bias, silent_grad)
 
@@ -335,7 +337,7 @@ class ReLPSP(_ReLPSPBase):
         p: Any = None,
         dt: float = 1e-3,
         bias: Tensor | None = None,
-        silent_grad: float = 0.0,
+        silent_grad: float = SILENT_GRAD,
         *,
         record_states: bool = False,
     ) -> None:

@@ -143,7 +143,7 @@ def test_silent_grad_pushes_only_silent_neurons_to_fire_earlier():
     (-spikes[-1].sum()).backward()  # "spike at the last step, please"
     assert w.grad[0, 0] < 0  # descent raises the silent neuron's weight
     w.grad = None
-    exact = ReLPSP()
+    exact = ReLPSP(silent_grad=0.0)
     spikes, _ = _run(exact, [torch.ones(1, 1) @ w.T] * 4)
     (-spikes[-1].sum()).backward()
     assert w.grad[0, 0] == 0  # exact STDBP: no gradient for a silent neuron
@@ -215,7 +215,7 @@ def test_signature_is_the_snntorch_signature_plus_keyword_only_extras(ours, upst
         assert p.kind is q.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
         assert p.default == (None if q.default is q.empty else q.default), p.name
     extras = {p.name: p.default for p in mine[len(theirs) :]}
-    assert extras == {"dt": 1.0, "bias": None, "silent_grad": 0.0}
+    assert extras == {"dt": 1.0, "bias": None, "silent_grad": 1.0}
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in mine[len(theirs) :])
     assert issubclass(ours, upstream)
 

@@ -87,7 +87,7 @@ def test_snntorch_stepped(case, init_hidden):
     from stdbp_plugin.snntorch import ReLPSP
 
     fc, x, w = case
-    neuron = ReLPSP(init_hidden=init_hidden).double()
+    neuron = ReLPSP(init_hidden=init_hidden, silent_grad=0.0).double()  # plain STDBP
     mem = None if init_hidden else neuron.init_leaky()
     rec = []
     for k in range(T):
@@ -113,6 +113,44 @@ def test_snntorch_converted_leaky_output(case):
     t = neuron.spike_time
     k_spike = torch.where(torch.isfinite(t), neuron._clock.k_spike, -1)
     _check(conv[0], torch.stack(rec), torch.where(torch.isfinite(t), t, 0.0), k_spike, w, 1.0)
+
+
+@pytest.mark.parametrize("face", ["snntorch", "norse cell", "norse sequence"])
+def test_the_neurons_default_revival_leaves_every_firing_neuron_exact(case, face):
+    """The drop-ins revive neurons silent through the whole window by default; the gradient on
+    the currents of every (sample, neuron) that fires equals plain STDBP's, to the bit."""
+    fc, x, w = case
+    c = fc(x).detach()
+
+    def current_grads(**kwargs):
+        currents = c.clone().requires_grad_()
+        if face == "snntorch":
+            pytest.importorskip("snntorch")
+            from stdbp_plugin.snntorch import ReLPSP
+
+            neuron = ReLPSP(init_hidden=True, **kwargs)
+            spikes = torch.stack([neuron(currents[k]) for k in range(T)])
+            k_spike = neuron._clock.k_spike
+        else:
+            pytest.importorskip("norse")
+            from stdbp_plugin.norse import ReLPSP, ReLPSPCell
+
+            if face == "norse cell":
+                cell, state, rec = ReLPSPCell(dt=1.0, **kwargs), None, []
+                for k in range(T):
+                    z, state = cell(currents[k], state)
+                    rec.append(z)
+                spikes = torch.stack(rec)
+            else:
+                spikes, state = ReLPSP(dt=1.0, **kwargs)(currents)
+            k_spike = state.k_spike
+        return torch.autograd.grad((spikes * w).sum(), currents)[0], k_spike
+
+    default, k_spike = current_grads()
+    exact, _ = current_grads(silent_grad=0.0)
+    fired = k_spike >= 0
+    torch.testing.assert_close(default[:, fired], exact[:, fired], rtol=0, atol=0)
+    assert (exact[:, ~fired] == 0).all() and (default[:, ~fired] != 0).any()
 
 
 def test_convert_default_revival_leaves_every_firing_output_exact(case):
@@ -148,13 +186,13 @@ def test_norse_faces(case, face):
     fc, x, w = case
     dt = 1e-3  # gain 1/dt: the same dynamics in seconds
     if face == "cell":
-        cell, state, rec = ReLPSPCell(dt=dt), None, []
+        cell, state, rec = ReLPSPCell(dt=dt, silent_grad=0.0), None, []
         for k in range(T):
             z, state = cell(fc(x[k]), state)
             rec.append(z)
         spikes = torch.stack(rec)
     else:
-        spikes, state = ReLPSP(dt=dt)(fc(x))
+        spikes, state = ReLPSP(dt=dt, silent_grad=0.0)(fc(x))
     k_spike = state.k_spike
     t = torch.where(k_spike >= 0, state.t_spike, torch.zeros_like(state.t_spike))
     _check(fc, spikes, t, k_spike, w, dt)

@@ -25,6 +25,11 @@ except ImportError:  # pragma: no cover - numba missing
 
 NOT_FIRED = -1
 
+#: The drop-in neurons' default ``silent_grad``: revive neurons silent through the whole window
+#: (their STDBP gradient is zero); every neuron that fires keeps its exact gradient. Measured on
+#: snnTorch's temporal-loss pipeline, literal swap: 34% with 0 (96% of outputs silent), 81% with 1.
+SILENT_GRAD = 1.0
+
 
 class ClockState(NamedTuple):
     """s: slope S = sum of input currents; p: sum of c_k tau_k; t_spike: exact spike time

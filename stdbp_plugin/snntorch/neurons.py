@@ -39,7 +39,7 @@ import torch
 from snntorch._neurons.neurons import LIF
 from torch import Tensor, nn
 
-from stdbp_plugin.functional.clock import ClockState, relpsp_clock_step
+from stdbp_plugin.functional.clock import SILENT_GRAD, ClockState, relpsp_clock_step
 
 __all__ = [
     "IgnoredArgumentWarning",
@@ -169,7 +169,11 @@ class _ReLPSPState:
         theta = torch.as_tensor(threshold, dtype=torch.get_default_dtype()).detach().clone()
         if not torch.isfinite(theta).all() or (theta <= 0).any():
             raise ValueError(f"threshold must be finite and > 0, got {threshold}")
-        dt, bias, silent_grad = args.get("dt", 1.0), args.get("bias"), args.get("silent_grad", 0.0)
+        dt, bias, silent_grad = (
+            args.get("dt", 1.0),
+            args.get("bias"),
+            args.get("silent_grad", SILENT_GRAD),
+        )
         if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and dt > 0):
             raise ValueError(f"dt must be a number > 0, got {dt!r}")
         if not (isinstance(silent_grad, (int, float)) and silent_grad >= 0):
@@ -364,10 +368,11 @@ class ReLPSP(_ReLPSPState, snn.Leaky):
             unit of snnTorch's spikegen and temporal losses.
         bias: optional tensor added to the input current at step 0 only, i.e. an input spike
             at t = 0 (how ``nn.Linear.bias`` maps onto ReL-PSP; ``convert`` moves it here).
-        silent_grad: 0 (default) = exact STDBP. > 0: a neuron that has not fired yet passes
-            silent_grad * min(dL/dspk, 0) to its potential, so that a loss asking a silent
-            output to fire earlier (``ce_temporal_loss`` does, at the last step) revives it.
-            ``convert`` sets it on the output layer only.
+        silent_grad: revival of neurons silent through the whole window (default 1.0): a
+            loss that asks such a neuron to fire (a negative gradient on the window's last
+            step, where ``ce_temporal_loss`` puts a silent neuron) raises its end-of-window
+            potential by this factor. Every neuron that fires gets the exact STDBP gradient
+            whatever this is; 0 = plain STDBP (a silent neuron gets no gradient).
     """
 
     def __init__(
@@ -389,7 +394,7 @@ class ReLPSP(_ReLPSPState, snn.Leaky):
         *,
         dt: float = 1.0,
         bias: Tensor | None = None,
-        silent_grad: float = 0.0,
+        silent_grad: float = SILENT_GRAD,
     ) -> None:
         self._init_relpsp(snn.Leaky, locals())
 
@@ -427,7 +432,7 @@ class ReLPSPLapicque(ReLPSP, snn.Lapicque):
         *,
         dt: float = 1.0,
         bias: Tensor | None = None,
-        silent_grad: float = 0.0,
+        silent_grad: float = SILENT_GRAD,
     ) -> None:
         self._init_relpsp(snn.Lapicque, locals())
 
@@ -459,7 +464,7 @@ class ReLPSPSynaptic(ReLPSP, snn.Synaptic):
         *,
         dt: float = 1.0,
         bias: Tensor | None = None,
-        silent_grad: float = 0.0,
+        silent_grad: float = SILENT_GRAD,
     ) -> None:
         self._init_relpsp(snn.Synaptic, locals())
 
@@ -508,7 +513,7 @@ class ReLPSPAlpha(_ReLPSPState, snn.Alpha):
         *,
         dt: float = 1.0,
         bias: Tensor | None = None,
-        silent_grad: float = 0.0,
+        silent_grad: float = SILENT_GRAD,
     ) -> None:
         self._init_relpsp(snn.Alpha, locals())
 
