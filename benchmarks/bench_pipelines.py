@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     print(common.load_line(before), flush=True)
     full = _data(args.train_size, args.test_size)
 
-    previous = json.loads(args.json.read_text()) if args.only and args.json.exists() else {}
+    partial = bool(args.only) or set(variants) != set(VARIANTS)
+    previous = json.loads(args.json.read_text()) if partial and args.json.exists() else {}
     results = previous.get("results", {}) if previous else {}
     budgets = previous.get("budgets", {}) if previous else {}
     for name, variant in cells:
