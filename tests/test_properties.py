@@ -22,7 +22,13 @@ times = st.one_of(
     st.just(float("inf")),
 )
 t_in_arrays = arrays(np.float64, (BATCH, N_IN), elements=times)
-weights = arrays(np.float64, (N_OUT, N_IN), elements=st.floats(-2.0, 2.0, allow_nan=False))
+# no subnormal weights: dt_j/dt_i = w_ji / S_j underflows to 0 for them, which the causality
+# checks below read as "not causal" (a case hypothesis found: w = 5e-324)
+weights = arrays(
+    np.float64,
+    (N_OUT, N_IN),
+    elements=st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False),
+)
 thetas = arrays(np.float64, (N_OUT,), elements=st.floats(0.1, 3.0))
 
 
