@@ -44,13 +44,14 @@ class ClockState(NamedTuple):
 
 
 class DenseSpikeTrainLossWarning(UserWarning):
-    """A loss reads steps of a ReL-PSP output train away from the spike (a count, a rate, a
-    time-weighted score). Filter it with ``warnings.filterwarnings("ignore", category=...)``."""
+    """A loss counts the spikes of a ReL-PSP output (the same gradient on every step of its
+    train, so none on its spike time). Filter it with
+    ``warnings.filterwarnings("ignore", category=DenseSpikeTrainLossWarning)``."""
 
 
 DENSE_LOSS_MESSAGE = (
-    "the loss reads every time step of a ReL-PSP neuron's output spikes (a spike count, rate "
-    "or time-weighted score?). A ReL-PSP neuron fires once: a spike count does not change "
+    "the loss counts the spikes of a ReL-PSP neuron (it sends the same gradient to every time "
+    "step of the neuron's output). A ReL-PSP neuron fires once: a spike count does not change "
     "with its spike time, so count and rate losses and accuracies (ce_rate_loss, "
     "ce_count_loss, mse_count_loss, accuracy_rate) give it no timing gradient. Change one line: "
     "`import stdbp_plugin.snntorch.functional as SF` instead of "
