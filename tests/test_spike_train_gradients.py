@@ -371,3 +371,33 @@ def test_fused_cpu_loops_equal_the_torch_specification(monkeypatch, dtype, silen
     tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
     for got, want in zip(fused, reference, strict=True):
         torch.testing.assert_close(got, want, **tol)
+
+
+def test_fused_loops_split_over_torch_threads_equal_the_specification(monkeypatch):
+    """The step's loops in chunks on torch's thread team give the torch code's results."""
+    from stdbp_plugin.functional.clock import relpsp_clock_step
+    from stdbp_plugin.kernels import clock_numba
+
+    fc, x, w = _case_with_last_step_spikes()
+    base = fc(x).detach()
+    threads = torch.get_num_threads()
+
+    def run():
+        c = base.clone().requires_grad_()
+        theta = torch.linspace(0.8, 1.2, N_OUT, dtype=base.dtype).requires_grad_()
+        state, spikes = None, []
+        for k in range(T):
+            s, _, state = relpsp_clock_step(c[k], state, theta, 1.0, 1.0)
+            spikes.append(s)
+        loss = (torch.stack(spikes) * w).sum() + state.s.sum()
+        return (torch.stack(spikes), state.t_spike, *torch.autograd.grad(loss, (c, theta)))
+
+    monkeypatch.setattr(clock_numba, "PARALLEL_MIN", 1)
+    torch.set_num_threads(2)
+    try:
+        chunked = run()
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(clock, "_FUSED", None)
+    for got, want in zip(chunked, run(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)

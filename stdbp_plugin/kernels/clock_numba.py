@@ -9,8 +9,10 @@ backward, per neuron: g_t = dL/dt*_later + hat / dt with hat = dL/ds_m [k = m - 
                       a = g_t / S where k = m (else 0); dL/dS = dL/dS_later - a t* + tau_{m+1} dL/dV;
                       dL/dP = dL/dP_later + a - dL/dV;  dL/dc = dL/dS + tau_m dL/dP;  dL/dtheta = a.
 
-Serial on purpose: one step is a few hundred microseconds of memory-bound work, below the cost of
-waking a thread team, and it leaves torch's threads alone (no spin-wait fight).
+A step of at least ``PARALLEL_MIN`` neurons is split into one chunk per torch thread, run on
+torch's own OpenMP team (``stdbp_plugin.kernels.torch_team``, as the event-driven kernel does:
+no second thread pool); smaller steps run on the calling thread. The sequence loops run on one
+thread.
 """
 
 from __future__ import annotations
@@ -98,6 +100,24 @@ def _backward(
     return read, timed
 
 
+#: Below this many neurons one thread does the step (waking a team costs more than it saves).
+PARALLEL_MIN = 1 << 15
+
+
+def _in_chunks(n: int, chunk) -> None:
+    """``chunk(lo, hi)`` over [0, n): on torch's own OpenMP team (one chunk per thread) when
+    torch runs several threads and n is large, else in one call on this thread."""
+    from stdbp_plugin.kernels.torch_team import team
+
+    threads = torch.get_num_threads()
+    found = team() if threads > 1 and n >= PARALLEL_MIN else None
+    if found is None:
+        chunk(0, n)
+        return
+    bounds = [n * i // threads for i in range(threads + 1)]
+    found.run(threads, lambda c: chunk(bounds[c], bounds[c + 1]))
+
+
 def supported(current: Tensor, *state: Tensor) -> bool:
     """The fused loops run on CPU for float32/float64 currents and a state of the same shape."""
     return (
@@ -127,12 +147,18 @@ def forward(current, s_prev, p_prev, t_prev, k_prev, threshold, m: int, dt: floa
     theta = theta.reshape(1) if theta.numel() == 1 else theta.expand_as(like).contiguous()
     spk, v, s, p, t = (torch.empty(like.shape, dtype=like.dtype) for _ in range(5))
     k = torch.empty(like.shape, dtype=torch.int64)
-    _forward(
+    per_neuron = (
         _flat(current, like), _flat(s_prev, like), _flat(p_prev, like), _flat(t_prev, like),
-        k_prev.expand_as(like).contiguous().view(-1).numpy(), theta.view(-1).numpy(), m, dt,
-        s.view(-1).numpy(), p.view(-1).numpy(), v.view(-1).numpy(), t.view(-1).numpy(),
-        k.view(-1).numpy(), spk.view(-1).numpy(),
+        k_prev.expand_as(like).contiguous().view(-1).numpy(),
     )  # fmt: skip
+    theta_np = theta.view(-1).numpy()
+    outs = tuple(x.view(-1).numpy() for x in (s, p, v, t, k, spk))
+
+    def chunk(lo: int, hi: int) -> None:
+        th = theta_np if theta_np.size == 1 else theta_np[lo:hi]
+        _forward(*(a[lo:hi] for a in per_neuron), th, m, dt, *(o[lo:hi] for o in outs))
+
+    _in_chunks(like.numel(), chunk)
     return spk, v, s, p, t, k
 
 
@@ -147,13 +173,33 @@ def backward(g_spk, g_v, g_s, g_p, g_t, s, t, k, k_final, m, dt, revive, want_t,
     g_t_prev = torch.empty_like(s) if want_t else None
     g_theta = torch.empty_like(s) if want_theta else None
     k_fin = _empty(torch.int64) if k_final is None else k_final.contiguous().view(-1).numpy()
-    read, timed = _backward(
-        arr(g_spk), arr(g_v), arr(g_s), arr(g_p), arr(g_t), s.view(-1).numpy(),
-        t.view(-1).numpy(), k.view(-1).numpy(), k_fin, m, dt, revive,
-        g_c.view(-1).numpy(), g_s_prev.view(-1).numpy(), g_p_prev.view(-1).numpy(),
-        _empty(dtype) if g_t_prev is None else g_t_prev.view(-1).numpy(),
-        _empty(dtype) if g_theta is None else g_theta.view(-1).numpy(),
-    )  # fmt: skip
+    grads_in = tuple(arr(g) for g in (g_spk, g_v, g_s, g_p, g_t))
+    saved = (s.view(-1).numpy(), t.view(-1).numpy(), k.view(-1).numpy())
+    outs = tuple(
+        _empty(dtype) if x is None else x.view(-1).numpy()
+        for x in (g_c, g_s_prev, g_p_prev, g_t_prev, g_theta)
+    )
+    counts: list[tuple[int, int]] = []
+
+    def chunk(lo: int, hi: int) -> None:
+        def part(a):  # unused gradients and outputs are zero-size arrays
+            return a[lo:hi] if a.size else a
+
+        counts.append(
+            _backward(
+                *(part(g) for g in grads_in),
+                *(a[lo:hi] for a in saved),
+                part(k_fin),
+                m,
+                dt,
+                revive,
+                *(part(o) for o in outs),
+            )  # fmt: skip
+        )
+
+    _in_chunks(s.numel(), chunk)
+    read = sum(c[0] for c in counts)
+    timed = sum(c[1] for c in counts)
     return g_c, g_s_prev, g_p_prev, g_t_prev, g_theta, read, timed
 
 
