@@ -15,7 +15,6 @@ what ``convert`` switched.
 
 from __future__ import annotations
 
-import copy
 import importlib
 import inspect
 import os
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from stdbp_plugin.compare.train_one import CompareConfig
+from stdbp_plugin.conversion import copy_model
 
 VARIANTS = ("user", "clock", "event")
 #: snnTorch readouts by name -> how the class is read from the surrogate model's output.
@@ -124,16 +124,6 @@ def load_model(spec: str) -> nn.Module:
         f"{spec!r} is not an nn.Module or a zero-argument factory of one "
         f"(it is of type {type(obj).__name__})"
     )
-
-
-def _copy(model: nn.Module) -> nn.Module:
-    """A deep copy (``convert``'s, which also copies a model that has already run)."""
-    try:
-        from stdbp_plugin.conversion import _copy_model
-
-        return _copy_model(model)
-    except ImportError:  # the conversion package is being renamed: plain deepcopy
-        return copy.deepcopy(model)
 
 
 # ---- the loss of each variant -------------------------------------------------------------------
@@ -259,7 +249,7 @@ def check_model(net: nn.Module, x: Tensor, cfg: UserCompareConfig, num_classes: 
     train = _encode(x, cfg)
     try:
         with torch.no_grad():
-            out = _copy(net)(train)
+            out = copy_model(net)(train)
     except Exception as err:
         hint = "" if cfg.flatten else " (if it expects [T, B, features], use flatten / --flatten)"
         raise ModelSpecError(
@@ -360,7 +350,7 @@ def train_variant(variant: str, cfg: UserCompareConfig, model=None, data=None, l
         L.seed_everything(cfg.seed, verbose=False)
         if model is None:
             model = load_model(cfg.model)  # import after seeding: same initial weights
-        base = model() if not isinstance(model, nn.Module) else _copy(model)
+        base = model() if not isinstance(model, nn.Module) else copy_model(model)
         dm = make_datamodule(cfg.dataset if data is None else data, cfg)
         x, _ = next(iter(dm.train_dataloader()))
         sample = _encode(x, cfg)

@@ -34,7 +34,7 @@ MODES = ("clock", "event")
 SILENT_GRAD = 1.0
 
 
-def _copy_model(model: nn.Module) -> nn.Module:
+def copy_model(model: nn.Module) -> nn.Module:
     """A deep copy that also works after a forward pass: hidden state left on the neurons
     (snnTorch's ``mem`` with ``init_hidden=True``) is part of an autograd graph, which
     ``copy.deepcopy`` refuses; the copy gets that state detached instead."""
@@ -179,7 +179,7 @@ def convert(
     def is_layer(m: nn.Module) -> bool:
         return adapter.is_neuron(m) or adapter.is_readout(m) or adapter.is_encoder(m)
 
-    target = model if (inplace and mode == "clock") else _copy_model(model)
+    target = model if (inplace and mode == "clock") else copy_model(model)
     leaves = iter_leaves(target, is_layer)
     spiking = [leaf for leaf in leaves if adapter.is_neuron(leaf.module)]
     flow = data_flow(target, leaves, adapter.is_neuron, is_layer)
@@ -307,6 +307,7 @@ def _finish(result, rep, adapter, neurons: list[Leaf], thresholds, report: bool)
 
 __all__ = [
     "ConversionReport",
+    "copy_model",
     "EventDrivenModel",
     "MODES",
     "StepZeroBiasConv2d",

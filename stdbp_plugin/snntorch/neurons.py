@@ -367,7 +367,7 @@ class ReLPSP(_ReLPSPState, snn.Leaky):
         dt: step size; step k stands for t = k dt. Default 1.0: time counted in steps, the
             unit of snnTorch's spikegen and temporal losses.
         bias: optional tensor added to the input current at step 0 only, i.e. an input spike
-            at t = 0 (how ``nn.Linear.bias`` maps onto ReL-PSP; ``convert`` moves it here).
+            at t = 0 (how ``nn.Linear.bias`` maps onto ReL-PSP; ``convert`` hands it over here).
         silent_grad: revival of neurons silent through the whole window (default 1.0): a
             loss that asks such a neuron to fire (a negative gradient on the window's last
             step, where ``ce_temporal_loss`` puts a silent neuron) raises its end-of-window
