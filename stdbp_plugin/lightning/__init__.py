@@ -1,7 +1,8 @@
-"""Lightning integration: classifiers, data, callbacks (imports lightning and torchmetrics)."""
+"""Lightning integration: classifiers, the DataModule, callbacks (imports lightning and
+torchmetrics). The plain-torch networks they train live in stdbp_plugin.models."""
 
-from stdbp_plugin.data import SpikingDataModule
 from stdbp_plugin.lightning.callbacks import EpochTimer, SpikeStatisticsCallback
+from stdbp_plugin.lightning.datamodule import SpikingDataModule
 from stdbp_plugin.lightning.stdbp_classifier import STDBPClassifier
 from stdbp_plugin.lightning.surrogate_classifier import SurrogateClassifier
 from stdbp_plugin.lightning.user_model import UserModelClassifier

@@ -7,8 +7,9 @@ from torch import Tensor
 
 from stdbp_plugin.functional import temporal_cross_entropy
 from stdbp_plugin.lightning.base import BatchResult, SpikingClassifier, check_optim_args
-from stdbp_plugin.lightning.stdbp_network import STDBPNetwork
 from stdbp_plugin.metrics import FirstSpikeAccuracy
+from stdbp_plugin.models.defaults import HORIZON, MAX_INV_SLOPE, T_MAX, TAU
+from stdbp_plugin.models.stdbp_network import STDBPNetwork
 
 
 class STDBPClassifier(SpikingClassifier):
@@ -18,7 +19,7 @@ class STDBPClassifier(SpikingClassifier):
     of the first output spike (units of t_max: inputs spike in [0, t_max]).
 
     Args:
-        spec: layers, e.g. "400-10" or "16C5-P2-32C5-P2-800-128-10" (see lightning.spec).
+        spec: layers, e.g. "400-10" or "16C5-P2-32C5-P2-800-128-10" (see stdbp_plugin.models.spec).
         input_shape: (C, H, W) of one image.
         t_max, x_min: latency encoder (t = t_max (1 - x); x <= x_min: no spike).
         threshold: firing threshold of every neuron.
@@ -37,12 +38,12 @@ class STDBPClassifier(SpikingClassifier):
         self,
         spec: str = "400-10",
         input_shape: tuple[int, int, int] = (1, 8, 8),
-        t_max: float = 1.0,
+        t_max: float = T_MAX,
         x_min: float = 0.0,
         threshold: float = 1.0,
-        horizon: float | None = 3.0,
-        max_inv_slope: float | None = None,
-        tau: float = 0.0625,
+        horizon: float | None = HORIZON,
+        max_inv_slope: float | None = MAX_INV_SLOPE,
+        tau: float = TAU,
         keep_target_alive: float = 1.0,
         t_silent: float | None = None,
         optimizer: str = "adam",
@@ -61,7 +62,14 @@ class STDBPClassifier(SpikingClassifier):
             raise ValueError(f"horizon must be > 0 or None, got {horizon!r}")
         self.save_hyperparameters()
         self.net = STDBPNetwork(
-            spec, tuple(input_shape), t_max, x_min, threshold, horizon, max_inv_slope, backend
+            spec,
+            tuple(input_shape),
+            t_max=t_max,
+            x_min=x_min,
+            threshold=threshold,
+            horizon=horizon,
+            max_inv_slope=max_inv_slope,
+            backend=backend,
         )
         self._setup_metrics(self.net.num_neuron_layers)
 
@@ -79,7 +87,7 @@ class STDBPClassifier(SpikingClassifier):
         run = self.net.run(x)
         hp = self.hparams
         loss = temporal_cross_entropy(
-            run.t_out, y, hp.tau, t_silent=hp.t_silent, keep_target_alive=hp.keep_target_alive
+            run.t_out, y, tau=hp.tau, t_silent=hp.t_silent, keep_target_alive=hp.keep_target_alive
         )
         t_out = run.t_out.detach()
         first = t_out.min(dim=1).values / hp.t_max

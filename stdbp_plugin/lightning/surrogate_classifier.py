@@ -14,32 +14,28 @@ STDBP's first-spike time it is in units of the input window (t_max = 1).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from stdbp_plugin.lightning.base import BatchResult, SpikingClassifier, check_optim_args
-from stdbp_plugin.lightning.counting import settled_step
-from stdbp_plugin.lightning.surrogate_network import FRAMEWORKS, SurrogateNetwork
-
-#: Defaults that learn digits / MNIST in a few epochs (the Norse ones differ from Norse's
-#: defaults, with which the hidden layer barely spikes: see docs/lightning.md).
-FRAMEWORK_DEFAULTS = {
-    "snntorch": {"beta": 0.9, "weight_gain": 1.0, "input_scale": 1.0},
-    "norse": {"beta": 0.9, "weight_gain": 4.0, "input_scale": 5.0},
-}
+from stdbp_plugin.models.counting import settled_step
+from stdbp_plugin.models.surrogate_adapters import get_adapter
+from stdbp_plugin.models.surrogate_network import SurrogateNetwork
 
 
 class SurrogateClassifier(SpikingClassifier):
     """Surrogate-gradient baseline: framework "snntorch" or "norse", ``num_steps`` steps.
 
     Args:
-        framework: "snntorch" or "norse".
+        framework: "snntorch" or "norse" (stdbp_plugin.models.surrogate_adapters).
         spec, input_shape: the architecture, as for STDBPClassifier.
         num_steps: T.
         beta: snnTorch Leaky decay. tau_mem_inv, tau_syn_inv, v_th, dt: Norse LIF parameters.
-        weight_gain: factor on PyTorch's default weight initialisation (None: framework default).
-        input_scale: Norse encoder current per unit of pixel intensity (None: default).
+        weight_gain: factor on PyTorch's default weight initialisation (None: the adapter's).
+        input_scale: encoder input per unit of pixel intensity (None: the adapter's; snnTorch's
+            rate code clamps the product to [0, 1]).
         optimizer, lr, weight_decay, scheduler: as for STDBPClassifier.
+        compile: ``torch.compile`` each time step (the "norse-compile" / "snntorch-compile"
+            models of stdbp_plugin.models.SURROGATE_MODELS).
     """
 
     ARCHITECTURE_KEYS = ("framework", "spec", "input_shape")
@@ -61,64 +57,43 @@ class SurrogateClassifier(SpikingClassifier):
         lr: float = 2e-3,
         weight_decay: float = 0.0,
         scheduler: str = "cosine",
+        compile: bool = False,
     ) -> None:
         super().__init__()
-        if framework not in FRAMEWORKS:
-            raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
+        adapter = get_adapter(framework)
         check_optim_args(optimizer, lr, weight_decay, scheduler)
-        defaults = FRAMEWORK_DEFAULTS[framework]
-        weight_gain = defaults["weight_gain"] if weight_gain is None else weight_gain
-        input_scale = defaults["input_scale"] if input_scale is None else input_scale
+        weight_gain = adapter.weight_gain if weight_gain is None else weight_gain
+        input_scale = adapter.input_scale if input_scale is None else input_scale
         if not input_scale > 0:
             raise ValueError(f"input_scale must be > 0, got {input_scale!r}")
         self.save_hyperparameters()
         self.input_scale = input_scale
         self.net = SurrogateNetwork(
             framework, spec, tuple(input_shape), num_steps, beta,
-            tau_mem_inv, tau_syn_inv, v_th, dt, weight_gain,
+            tau_mem_inv, tau_syn_inv, v_th, dt, weight_gain, compile=compile,
         )  # fmt: skip
+        self.adapter = adapter
         self._setup_metrics(self.net.num_neuron_layers)
-        self._encoder = None
-        if framework == "norse":
-            import norse.torch as norse
-
-            self._encoder = norse.ConstantCurrentLIFEncoder(num_steps, dt=dt)
+        self._encoder = adapter.encoder(num_steps, dt)
 
     def encode(self, x: Tensor) -> Tensor:
         """Images [B, ...] in [0, 1] -> input spikes [T, B, ...]."""
-        steps = self.hparams.num_steps
-        if self.hparams.framework == "snntorch":
-            from snntorch import spikegen
-
-            return spikegen.rate(x, num_steps=steps)
         return self._encoder(x * self.input_scale)
 
     def scores_over_time(self, readout: Tensor) -> Tensor:
         """[T, B, C] running class scores: spike counts so far / running membrane maximum."""
-        if self.hparams.framework == "snntorch":
-            return readout.cumsum(dim=0)
-        return readout.cummax(dim=0).values
+        return self.adapter.scores_over_time(readout)
 
     def forward(self, x: Tensor) -> Tensor:
         """Class scores [B, n_classes] (spike counts, or membrane maxima for Norse)."""
         return self.scores_over_time(self.net.run(self.encode(x)).readout)[-1]
 
-    def _loss(self, readout: Tensor, y: Tensor) -> Tensor:
-        if self.hparams.framework == "snntorch":
-            import snntorch.functional as sf
-
-            return sf.ce_rate_loss()(readout, y)
-        return F.cross_entropy(readout.max(dim=0).values, y)
-
     def evaluate(self, x: Tensor, y: Tensor) -> BatchResult:
         run = self.net.run(self.encode(x))
-        loss = self._loss(run.readout, y)
+        loss = self.adapter.loss(run.readout, y)
         scores = self.scores_over_time(run.readout.detach())  # [T, B, C]
         preds = scores.argmax(dim=2)
-        if self.hparams.framework == "snntorch":
-            decided = scores.amax(dim=2) > 0
-        else:
-            decided = torch.ones_like(preds, dtype=torch.bool)
+        decided = self.adapter.decided(scores)
         latency = (settled_step(preds, decided) + 1) / self.hparams.num_steps
         return BatchResult(
             loss=loss,
@@ -133,7 +108,7 @@ class SurrogateClassifier(SpikingClassifier):
     def layer_activity(self, x: Tensor) -> list[Tensor]:
         """Per spiking layer, [B, N] bool: did the neuron fire at any step (no Norse read-out)."""
         trains = self.net.run(self.encode(x)).layer_spikes
-        if self.hparams.framework == "norse":
+        if not self.adapter.readout_spikes:
             trains = trains[:-1]
         return [(t > 0).any(dim=0).flatten(1) for t in trains]
 

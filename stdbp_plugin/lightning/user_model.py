@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stdbp_plugin.lightning.base import BatchResult, SpikingClassifier, check_optim_args
-from stdbp_plugin.lightning.counting import settled_step
+from stdbp_plugin.models.counting import settled_step
 
 ENCODINGS = ("rate", "latency", "direct")
 READOUTS = ("count", "first_spike", "max_membrane", "spike_times")
