@@ -23,6 +23,8 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from stdbp_plugin.data import has_raw_files, load_split, resolve_data_dir  # noqa: E402
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -34,28 +36,20 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 def data_dir() -> Path:
     """$STDBP_DATA_DIR if set, else ../shared/data beside the repository."""
-    env = os.environ.get("STDBP_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    return resolve_data_dir(None) or REPO_ROOT.parent / "shared" / "data"
 
 
 def has_mnist(root: Path | None = None) -> bool:
-    root = data_dir() if root is None else Path(root)
-    return (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+    return has_raw_files("mnist", data_dir() if root is None else root)
 
 
 def mnist(
     train: bool, n: int | None = None, root: Path | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST images [n, 784] in [0, 1] and labels [n] (official split, never downloaded) from
-    ``root`` (default: :func:`data_dir`)."""
-    root = data_dir() if root is None else Path(root)
-    if not has_mnist(root):
-        raise FileNotFoundError(f"MNIST raw IDX files not found under {root / 'MNIST'}")
-    from torchvision.datasets import MNIST
-
-    ds = MNIST(root=str(root), train=train, download=False)
-    n = len(ds) if n is None else n
-    return ds.data[:n].reshape(n, -1).float() / 255.0, ds.targets[:n].clone()
+    """MNIST images [n, 784] in [0, 1] and labels [n] (official split, the first n, never
+    downloaded) from ``root`` (default: :func:`data_dir`), by stdbp_plugin.data.load_split."""
+    x, y = load_split("mnist", data_dir() if root is None else root, train, first=n).tensors
+    return x.reshape(len(x), -1), y
 
 
 def mnist_batch(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -71,13 +65,10 @@ def mnist_batch(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, 
 
 
 def set_threads(threads: int) -> None:
-    """torch and numba thread pools to ``threads`` (numba capped at its pool size)."""
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
-    torch.set_num_threads(threads)
-    import numba
+    """torch and numba thread pools to ``threads`` (stdbp_plugin.compare.threads.set_threads)."""
+    from stdbp_plugin.compare.threads import set_threads as set_both
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    set_both(threads)
 
 
 def synchronize(device: str) -> None:

@@ -70,10 +70,13 @@ def has_raw_files(dataset: str, data_dir: str | os.PathLike | None = None) -> bo
 
 def load_split(
     dataset: str, data_dir: str | os.PathLike | None = None, train: bool = True,
-    download: bool = False,
+    download: bool = False, first: int | None = None,
 ) -> TensorDataset:  # fmt: skip
     """One split of "mnist" / "fashion-mnist" (torchvision, from the raw IDX files under
-    ``data_dir`` or $STDBP_DATA_DIR): images [N, 1, 28, 28] in [0, 1] and labels [N]."""
+    ``data_dir`` or $STDBP_DATA_DIR): images [N, 1, 28, 28] in [0, 1] and labels [N];
+    ``first``: only the first that many samples (None: all)."""
+    if first is not None and (not isinstance(first, int) or first < 1):
+        raise ValueError(f"first must be None or a positive int, got {first!r}")
     from torchvision import datasets
 
     if dataset not in _FOLDERS:
@@ -95,8 +98,8 @@ def load_split(
             f"t10k-labels-idx1-ubyte, optionally .gz) in {root / folder / 'raw'}. Copy them "
             f"there, or pass download=True (needs internet) to fetch them. ({err})"
         ) from err
-    x = ds.data.to(torch.float32).div_(255.0).unsqueeze(1)
-    return TensorDataset(x, ds.targets.clone().long())
+    images, labels = ds.data[:first], ds.targets[:first]
+    return TensorDataset(images.to(torch.float32).div_(255.0).unsqueeze(1), labels.clone().long())
 
 
 def load_dataset(

@@ -11,6 +11,8 @@ import pytest
 import torch
 from hypothesis import settings
 
+from stdbp_plugin.data import has_raw_files, resolve_data_dir
+
 # CI runs the property tests on a fixed sequence of examples (a red CI run is then a real,
 # reproducible failure); locally hypothesis keeps exploring new ones.
 settings.register_profile("ci", derandomize=True)
@@ -50,15 +52,14 @@ def repo_root() -> Path:
 
 def data_dir() -> Path:
     """$STDBP_DATA_DIR, else ../shared/data beside the repository."""
-    env = os.environ.get("STDBP_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    return resolve_data_dir(None) or REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     """Root for ``torchvision.datasets.MNIST(root, download=False)``; skip if the raw files lack."""
     root = data_dir()
-    if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+    if not has_raw_files("mnist", root):
         pytest.skip(f"MNIST raw IDX files not found under {root / 'MNIST' / 'raw'}")
     return root
 
