@@ -14,7 +14,7 @@ import torch
 from stdbp_plugin.kernels import reference
 from stdbp_plugin.kernels.result import ForwardResult
 
-BACKENDS = ("auto", "torch", "numba")
+BACKENDS = ("auto", "torch", "numba", "triton")
 
 __all__ = ["BACKENDS", "ForwardResult", "resolve_backend"]
 
@@ -25,8 +25,18 @@ def _numba_module() -> ModuleType:
     return numba_cpu
 
 
+def _triton_module() -> ModuleType:
+    from stdbp_plugin.kernels import triton_backend
+
+    return triton_backend
+
+
 def resolve_backend(backend: str, device: torch.device) -> ModuleType:
-    """Return the kernel module for ``backend`` ("auto" = numba on CPU, torch elsewhere)."""
+    """Return the kernel module for ``backend``.
+
+    "auto" = numba on CPU, triton on CUDA (where triton imports), the torch reference elsewhere
+    or when those are missing. "triton" needs CUDA tensors, or CPU tensors with
+    TRITON_INTERPRET=1 (Triton's interpreter, for tests)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "torch":
@@ -35,9 +45,20 @@ def resolve_backend(backend: str, device: torch.device) -> ModuleType:
         if device.type != "cpu":
             raise ValueError(f"backend='numba' runs on CPU tensors only, got device {device}")
         return _numba_module()
+    if backend == "triton":
+        module = _triton_module()
+        module.check_device(device)
+        return module
     if device.type == "cpu":
         try:
             return _numba_module()
         except ImportError:  # numba missing: fall back to the reference
             return reference
+    if device.type == "cuda":
+        try:
+            module = _triton_module()
+            if module.available():
+                return module
+        except ImportError:  # triton missing: fall back to the reference
+            pass
     return reference
