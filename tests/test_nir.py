@@ -272,9 +272,9 @@ def test_exports_a_clock_driven_drop_in_model_through_convert():
     assert torch.equal(load(graph)(spikes_to_times(trains, event.dt)), event(trains)[1])
 
 
-def _g(*nodes, metadata=None):
+def _g(*nodes, metadata=None, in_shape=(4,)):
     """A chain graph input -> nodes... -> output (no type check: some nodes lack types)."""
-    named = {"input": nir.Input(input_type=np.array([4]))}
+    named = {"input": nir.Input(input_type=np.array(in_shape))}
     edges, prev = [], "input"
     for i, node in enumerate(nodes):
         named[f"n{i}"] = node
@@ -294,6 +294,39 @@ def _if(n=3):
 
 
 ones3 = np.ones(3, np.float32)
+
+
+def test_other_writers_sum_pooling_and_flatten_map_to_earliest_spike_pooling():
+    from stdbp_plugin import functional as SF
+
+    rng = np.random.default_rng(0)
+    w1, b1 = rng.normal(size=(2, 1, 3, 3)).astype(np.float32), np.full(2, 0.5, np.float32)
+    w2, b2 = rng.normal(size=(3, 18)).astype(np.float32), np.zeros(3, np.float32)
+    shape = np.array([2, 6, 6])
+    lif = nir.LIF(
+        tau=np.ones(shape), r=np.ones(shape), v_leak=np.zeros(shape), v_threshold=np.ones(shape)
+    )
+    graph = _g(
+        nir.Conv2d(None, w1, 1, 1, 1, 1, b1),
+        lif,
+        nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.zeros(2)),
+        nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=0, end_dim=-1),
+        nir.Affine(weight=w2, bias=b2),
+        nir.IF(r=ones3, v_threshold=0.4 * ones3),
+        in_shape=(1, 6, 6),
+    )
+    model = load(graph, dt=0.5)
+    assert [type(m) for m in model] == [
+        snn.ReLPSPConv2d,
+        snn.EarliestSpikePool2d,
+        nn.Flatten,
+        snn.ReLPSPLinear,
+    ]
+    t = _times((5, 1, 6, 6), seed=14, p_silent=0.1)
+    h = SF.relpsp_conv2d(t, torch.from_numpy(w1), torch.from_numpy(b1), 0.5, padding=1)
+    h = SF.earliest_spike_pool2d(h, 2).flatten(1)
+    ref = SF.relpsp_linear(h, torch.from_numpy(w2), torch.from_numpy(b2), 0.2)
+    assert torch.equal(model(t), ref)
 
 
 @pytest.mark.parametrize(
