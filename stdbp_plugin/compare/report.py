@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 COLUMNS = (
@@ -91,12 +94,14 @@ def _trained(results: list[dict]) -> list[dict]:
 
 def _plot_accuracy(results, path: Path) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in results:
         acc = r["history"].get("val/acc", [])
         ax.plot(range(1, len(acc) + 1), acc, marker="o", label=LABELS.get(r["model"], r["model"]))
     ax.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy per epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -160,16 +165,44 @@ def write_report(
     sections: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """Write report.md, results.json, accuracy_per_epoch.png, latency_histogram.png,
-    raster.png into ``out_dir`` (created if needed); return the folder.
+    raster.png into ``out_dir``; return the folder.
 
+    Atomic: the files are written into a hidden temporary folder beside ``out_dir``, which then
+    takes its place (an earlier ``out_dir`` is replaced only then), so an interrupted run leaves
+    either the old folder or the new one, never a half-written report.
     ``title`` and ``notes`` replace the heading and the measuring notes; ``sections``
     (markdown) follow the table. Results with a "skipped" key appear as table rows of "n/a"
     and are left out of the plots."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the report folder is not
+    try:
+        _write_files(tmp, results, config, title, notes, sections)
+        _replace_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace_folder(new: Path, out: Path) -> None:
+    """``new`` takes the place of ``out`` (two renames; the old folder is deleted last)."""
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, old / out.name)
+        os.replace(new, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, out)
+
+
+def _write_files(out: Path, results, config, title, notes, sections) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"config": config, "results": results}, indent=1))
     ran = _trained(results)
     if ran:
@@ -194,4 +227,3 @@ def write_report(
         "",
     ]
     (out / "report.md").write_text("\n".join(text))
-    return out

@@ -13,6 +13,9 @@ from stdbp_plugin.compare.train_one import MODELS, CompareConfig, train_one
 
 
 def _child(target: Callable[..., dict], args: tuple, out_path: str) -> None:
+    from stdbp_plugin.compare.quiet import quiet
+
+    quiet()
     try:
         result = target(*args)
     except Exception as err:  # reported to the parent, which raises
@@ -24,12 +27,18 @@ def run_isolated(target: Callable[..., dict], *args, label: str = "training") ->
     """``target(*args)`` in a fresh spawned process; returns its JSON-able dict result.
 
     ``target`` must be importable (a module-level function) and ``args`` picklable. Raises
-    RuntimeError with the child's traceback if it fails or dies."""
+    RuntimeError with the child's traceback if it fails or dies. Interrupted (Ctrl-C, SIGTERM
+    turned into SystemExit by the caller), it stops the child before passing the interrupt on."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         proc = mp.get_context("spawn").Process(target=_child, args=(target, args, str(out)))
         proc.start()
-        proc.join()
+        try:
+            proc.join()
+        finally:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
         if not out.exists():
             raise RuntimeError(f"{label} died (exit code {proc.exitcode})")
         result = json.loads(out.read_text())
@@ -49,9 +58,11 @@ def run_models(
     for name in models:
         if name not in MODELS:
             raise ValueError(f"models must be drawn from {MODELS}, got {name!r}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"models must not repeat a name, got {models!r}")
     results = []
     for name in models:
-        log(f"[bold]training {name}[/bold] ({cfg.epochs} epochs, {cfg.dataset})")
+        log(f"training {name} ({cfg.epochs} epochs, {cfg.dataset})")
         if not isolate:
             results.append(train_one(name, cfg))
             continue

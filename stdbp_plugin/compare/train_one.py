@@ -100,8 +100,10 @@ def fit_and_measure(name: str, model, dm, cfg: CompareConfig) -> dict:
     from stdbp_plugin.compare.memory import PeakRSS
     from stdbp_plugin.lightning import EpochTimer
     from stdbp_plugin.lightning.callbacks import MetricHistory
+    from stdbp_plugin.lightning.progress import epoch_progress_bar
 
     timer, history = EpochTimer(), MetricHistory(("val/acc",))
+    callbacks = [timer, history] + ([epoch_progress_bar()] if cfg.progress else [])
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator="cpu",
@@ -110,7 +112,7 @@ def fit_and_measure(name: str, model, dm, cfg: CompareConfig) -> dict:
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=cfg.progress,
-        callbacks=[timer, history],
+        callbacks=callbacks,
         num_sanity_val_steps=0,
         deterministic=True,
     )
