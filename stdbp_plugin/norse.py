@@ -26,7 +26,6 @@ earlier" push, leaving every firing neuron's exact gradient alone, see
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any, NamedTuple
 
@@ -40,6 +39,7 @@ from stdbp_plugin.functional.clock import (
     relpsp_clock_step,
 )
 from stdbp_plugin.functional.spike_trains import spikes_to_times
+from stdbp_plugin.functional.validation import as_bias_parameter, check_dt, check_silent_grad
 
 
 class ReLPSPParameters(NamedTuple):
@@ -77,10 +77,6 @@ class ReLPSPState(NamedTuple):
 # The argument mapping (one place for cell and sequence)
 
 
-def _number_ok(dt: Any) -> bool:
-    return isinstance(dt, (int, float)) and not isinstance(dt, bool) and 0 < dt < math.inf
-
-
 def _is_default(value: Any, default: Any) -> bool:
     """value equals the field's default (tensors: every element, after broadcasting)."""
     if value is default:
@@ -114,8 +110,7 @@ def check_parameters(p: Any, dt: float) -> tuple[str, ...]:
     parameter set with a ``v_th`` field (``LIFParameters``, ``LIFBoxParameters``, ...), whose
     v_th must be > 0. ValueError otherwise.
     """
-    if not _number_ok(dt):
-        raise ValueError(f"dt must be a number > 0, got {dt!r}")
+    check_dt(dt)
     if isinstance(p, ReLPSPParameters):
         _positive("tau_mem_inv", p.tau_mem_inv)
         _positive("v_th", p.v_th)
@@ -246,21 +241,18 @@ class _ReLPSPBase(nn.Module):
     ) -> None:
         super().__init__()
         if p is None:
-            if not _number_ok(dt):
-                raise ValueError(f"dt must be a number > 0, got {dt!r}")
+            check_dt(dt)
             p = ReLPSPParameters(torch.as_tensor(1.0 / dt), torch.as_tensor(1.0))
         ignored = check_parameters(p, dt)
         if ignored:
             # frames: here, the subclass __init__, the caller
             warnings.warn(_ignored_warning(type(self).__name__, p, ignored), stacklevel=3)
-        if not silent_grad >= 0:
-            raise ValueError(f"silent_grad must be >= 0, got {silent_grad}")
+        check_silent_grad(silent_grad)
         self.silent_grad = float(silent_grad)
         self.p, self.dt = p, float(dt)
         self.ignored_parameters: tuple[str, ...] = ignored
-        if bias is not None and not isinstance(bias, nn.Parameter):
-            bias = nn.Parameter(torch.as_tensor(bias))
-        self.bias = bias  # optional input spike at t = 0 (added to the current of step 0)
+        # optional input spike at t = 0 (added to the current of step 0)
+        self.bias = as_bias_parameter(bias)
 
     def _prepare(self, x: Any, min_dim: int) -> tuple[Tensor, bool]:
         """Input as a dense floating-point tensor (bool / integer -> the default float dtype,
@@ -394,8 +386,7 @@ class FirstSpikeTimeDecoder(nn.Module):
 
     def __init__(self, dt: float = 1e-3, silent_time: float | None = None) -> None:
         super().__init__()
-        if not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"dt must be a number > 0, got {dt!r}")
+        check_dt(dt)
         self.dt, self.silent_time = float(dt), silent_time
 
     def forward(self, spike_input: Tensor) -> Tensor:

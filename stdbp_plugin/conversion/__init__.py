@@ -29,6 +29,7 @@ from stdbp_plugin.conversion.plan import build_event_layers
 from stdbp_plugin.conversion.report import ConversionReport
 from stdbp_plugin.conversion.walk import Leaf, data_flow, iter_leaves
 from stdbp_plugin.functional.spike_trains import spikes_to_times
+from stdbp_plugin.functional.validation import check_dt, check_silent_grad
 
 MODES = ("clock", "event")
 SILENT_GRAD = 1.0
@@ -166,10 +167,8 @@ def convert(
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if dt is not None and not (isinstance(dt, (int, float)) and dt > 0):
-        raise ValueError(f"dt must be a number > 0 or None, got {dt!r}")
-    if not silent_grad >= 0:
-        raise ValueError(f"silent_grad must be >= 0, got {silent_grad}")
+    check_dt(dt, optional=True)
+    check_silent_grad(silent_grad)
     if not 0.0 < fire_fraction <= 1.0:
         raise ValueError(f"fire_fraction must lie in (0, 1], got {fire_fraction}")
     if sample is not None and (not isinstance(sample, Tensor) or sample.ndim < 2):

@@ -32,7 +32,7 @@ def _event_weight_layer(leaf: Leaf, theta: Tensor, neuron: nn.Module) -> nn.Modu
     has_bias = bias is not None
     if isinstance(m, nn.Linear):
         layer = ReLPSPLinear(
-            m.in_features, m.out_features, has_bias, per_neuron_threshold=per_neuron
+            m.in_features, m.out_features, bias=has_bias, per_neuron_threshold=per_neuron
         )
     else:
         if m.groups != 1 or m.dilation != (1, 1) or not isinstance(m.padding, tuple):
@@ -46,7 +46,7 @@ def _event_weight_layer(leaf: Leaf, theta: Tensor, neuron: nn.Module) -> nn.Modu
             m.kernel_size,
             m.stride,
             m.padding,
-            has_bias,
+            bias=has_bias,
             per_neuron_threshold=per_neuron,
         )
     layer = layer.to(m.weight.device, m.weight.dtype)

@@ -18,10 +18,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-try:  # the fused CPU loops of ClockStep; the torch code below is the specification
-    from stdbp_plugin.kernels import clock_numba as _FUSED
-except ImportError:  # pragma: no cover - numba missing
-    _FUSED = None
+from stdbp_plugin.functional.validation import check_dt
+
+# the fused CPU loops of ClockStep; the torch code below is the specification
+from stdbp_plugin.kernels import clock_numba as _FUSED
 
 NOT_FIRED = -1
 
@@ -281,11 +281,7 @@ class ClockSequence(torch.autograd.Function):
 def _fused_ok(current: Tensor, *state: Tensor) -> bool:
     """Whether the fused CPU loops take this call (not under torch.compile, which traces and
     fuses the torch code instead)."""
-    return (
-        _FUSED is not None
-        and not torch.compiler.is_compiling()
-        and _FUSED.supported(current, *state)
-    )
+    return not torch.compiler.is_compiling() and _FUSED.supported(current, *state)
 
 
 def _window_of(state: ClockState, silent_grad: float) -> _Window | None:
@@ -302,11 +298,6 @@ def _extend_window(window: _Window, k_spike: Tensor, last: int) -> None:
     """The window now ends at step ``last``, which produced ``k_spike``."""
     window.k_spike, window.last = k_spike, last
     k_spike._stdbp_window = window
-
-
-def _check_dt(dt: float) -> None:
-    if not (isinstance(dt, (int, float)) and dt > 0):
-        raise ValueError(f"dt must be a number > 0, got {dt!r}")
 
 
 def clock_initial_state(like: Tensor) -> ClockState:
@@ -328,7 +319,7 @@ def relpsp_clock_step(
     t* = (theta + P) / S. The returned potential keeps following S tau_{k+1} - P after the
     spike (no reset; the neuron is simply silent from then on).
     """
-    _check_dt(dt)
+    check_dt(dt)
     if state is None:
         state = clock_initial_state(current)
     k = int(state.k)
@@ -379,7 +370,7 @@ def relpsp_clock_sequence(
     """The same as stepping :func:`relpsp_clock_step` over dim 0 of ``currents`` [T, ...],
     without a Python loop: cumsum over time, the crossing test, the first crossing step,
     the closed form t* = (theta + P_k) / S_k. Returns (spikes [T, ...], V [T, ...], state)."""
-    _check_dt(dt)
+    check_dt(dt)
     if not isinstance(currents, Tensor) or currents.ndim < 1 or currents.shape[0] == 0:
         raise ValueError("currents must be a tensor [T, ...] with T >= 1")
     num_steps = currents.shape[0]

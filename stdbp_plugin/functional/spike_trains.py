@@ -16,12 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from stdbp_plugin.functional.validation import check_spike_times
-
-
-def _check_dt(dt: float) -> None:
-    if not (isinstance(dt, (int, float)) and dt > 0):
-        raise ValueError(f"dt must be a number > 0, got {dt!r}")
+from stdbp_plugin.functional.validation import check_dt, check_spike_times
 
 
 class _SpikesToTimes(torch.autograd.Function):
@@ -83,7 +78,7 @@ def spikes_to_times(spikes: Tensor, dt: float = 1.0) -> Tensor:
         raise ValueError(f"spikes must have T >= 1 and B >= 1, got shape {tuple(spikes.shape)}")
     if not spikes.is_floating_point():
         spikes = spikes.float()
-    _check_dt(dt)
+    check_dt(dt)
     return _SpikesToTimes.apply(spikes, float(dt))
 
 
@@ -96,5 +91,5 @@ def times_to_spikes(t: Tensor, num_steps: int, dt: float = 1.0) -> Tensor:
     check_spike_times(t, "t", tuple(range(1, 9)))
     if not (isinstance(num_steps, int) and num_steps >= 1):
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
-    _check_dt(dt)
+    check_dt(dt)
     return _TimesToSpikes.apply(t, num_steps, float(dt))

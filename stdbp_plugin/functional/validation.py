@@ -59,3 +59,24 @@ def as_threshold(threshold: float | Tensor, n_out: int, like: Tensor) -> Tensor:
     if not torch.isfinite(threshold).all() or (threshold <= 0).any():
         raise ValueError("threshold must be finite and > 0")
     return threshold
+
+
+def check_dt(dt: float | None, *, optional: bool = False) -> None:
+    """The time step: a finite number > 0 (not a bool); None too when ``optional``."""
+    if optional and dt is None:
+        return
+    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and 0 < dt < float("inf")):
+        raise ValueError(f"dt must be a number > 0{' or None' if optional else ''}, got {dt!r}")
+
+
+def check_silent_grad(silent_grad: float) -> None:
+    """The revival gradient of silent neurons: a number >= 0 (0 turns the revival off)."""
+    if not (isinstance(silent_grad, (int, float)) and silent_grad >= 0):
+        raise ValueError(f"silent_grad must be a number >= 0, got {silent_grad!r}")
+
+
+def as_bias_parameter(bias: float | Tensor | None) -> torch.nn.Parameter | None:
+    """An optional bias as a trainable Parameter (a Parameter is kept as it is)."""
+    if bias is None or isinstance(bias, torch.nn.Parameter):
+        return bias
+    return torch.nn.Parameter(torch.as_tensor(bias))

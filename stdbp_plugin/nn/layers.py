@@ -14,11 +14,15 @@ class LatencyEncoder(nn.Module):
 
     def __init__(self, t_max: float = 1.0, x_min: float = 0.0) -> None:
         super().__init__()
+        if not t_max > 0:
+            raise ValueError(f"t_max must be > 0, got {t_max!r}")
+        if not 0.0 <= x_min < 1.0:
+            raise ValueError(f"x_min must lie in [0, 1), got {x_min!r}")
         self.t_max = t_max
         self.x_min = x_min
 
     def forward(self, x: Tensor) -> Tensor:
-        return SF.latency_encode(x, self.t_max, self.x_min)
+        return SF.latency_encode(x, t_max=self.t_max, x_min=self.x_min)
 
     def extra_repr(self) -> str:
         return f"t_max={self.t_max}, x_min={self.x_min}"
@@ -30,6 +34,7 @@ class _ReLPSPBase(nn.Module):
     def _setup(
         self,
         weight_shape: tuple[int, ...],
+        *,
         bias: bool,
         threshold: float,
         learn_threshold: bool,
@@ -40,19 +45,22 @@ class _ReLPSPBase(nn.Module):
         mean_gain: float,
         std_gain: float,
         input_dropout: float,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
     ) -> None:
         out_features = weight_shape[0]
         if not 0.0 <= input_dropout < 1.0:
             raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout}")
-        self.input_dropout = input_dropout
-        self.weight = nn.Parameter(torch.empty(weight_shape))
-        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
-        self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
-        self.mean_gain, self.std_gain = mean_gain, std_gain
         if not threshold > 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
+        factory = {"device": device, "dtype": dtype}
+        self.input_dropout = input_dropout
+        self.weight = nn.Parameter(torch.empty(weight_shape, **factory))
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
+        self.mean_gain, self.std_gain = mean_gain, std_gain
         shape = (out_features,) if per_neuron else ()
-        value = torch.full(shape, float(threshold))
+        value = torch.full(shape, float(threshold), **factory)
         if learn_threshold:
             self.threshold = nn.Parameter(value)
         else:
@@ -82,12 +90,14 @@ class ReLPSPLinear(_ReLPSPBase):
     """Fully connected ReL-PSP layer: t_out = relpsp_linear(t_in, weight, bias, threshold).
 
     Weight layout and ``bias`` follow ``nn.Linear``, so weights can be copied between the two.
+    Options after the sizes are keyword-only; ``device`` / ``dtype`` as for ``nn.Linear``.
     """
 
     def __init__(
         self,
         in_features: int,
         out_features: int,
+        *,
         bias: bool = True,
         threshold: float = 1.0,
         learn_threshold: bool = False,
@@ -98,21 +108,25 @@ class ReLPSPLinear(_ReLPSPBase):
         mean_gain: float = MEAN_GAIN,
         std_gain: float = STD_GAIN,
         input_dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self._setup(
             (out_features, in_features),
-            bias,
-            threshold,
-            learn_threshold,
-            per_neuron_threshold,
-            max_inv_slope,
-            horizon,
-            backend,
-            mean_gain,
-            std_gain,
-            input_dropout,
+            bias=bias,
+            threshold=threshold,
+            learn_threshold=learn_threshold,
+            per_neuron=per_neuron_threshold,
+            max_inv_slope=max_inv_slope,
+            horizon=horizon,
+            backend=backend,
+            mean_gain=mean_gain,
+            std_gain=std_gain,
+            input_dropout=input_dropout,
+            device=device,
+            dtype=dtype,
         )
 
     def forward(self, t_in: Tensor) -> Tensor:
@@ -120,11 +134,11 @@ class ReLPSPLinear(_ReLPSPBase):
         return SF.relpsp_linear(
             t_in,
             weight,
-            self.bias,
-            self.threshold,
-            self.backend,
-            self.max_inv_slope,
-            self.horizon,
+            bias=self.bias,
+            threshold=self.threshold,
+            backend=self.backend,
+            max_inv_slope=self.max_inv_slope,
+            horizon=self.horizon,
         )
 
     def extra_repr(self) -> str:
@@ -135,7 +149,11 @@ class ReLPSPLinear(_ReLPSPBase):
 
 
 class ReLPSPConv2d(_ReLPSPBase):
-    """ReL-PSP convolution over spike-time maps [B, C, H, W] (``nn.Conv2d`` weight layout)."""
+    """ReL-PSP convolution over spike-time maps [B, C, H, W] (``nn.Conv2d`` weight layout).
+
+    ``stride`` and ``padding`` may be given by position as for ``nn.Conv2d``; the other options
+    are keyword-only; ``device`` / ``dtype`` as for ``nn.Conv2d``.
+    """
 
     def __init__(
         self,
@@ -144,6 +162,7 @@ class ReLPSPConv2d(_ReLPSPBase):
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] = 0,
+        *,
         bias: bool = True,
         threshold: float = 1.0,
         learn_threshold: bool = False,
@@ -154,6 +173,8 @@ class ReLPSPConv2d(_ReLPSPBase):
         mean_gain: float = MEAN_GAIN,
         std_gain: float = STD_GAIN,
         input_dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
@@ -161,16 +182,18 @@ class ReLPSPConv2d(_ReLPSPBase):
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self._setup(
             (out_channels, in_channels, kh, kw),
-            bias,
-            threshold,
-            learn_threshold,
-            per_neuron_threshold,
-            max_inv_slope,
-            horizon,
-            backend,
-            mean_gain,
-            std_gain,
-            input_dropout,
+            bias=bias,
+            threshold=threshold,
+            learn_threshold=learn_threshold,
+            per_neuron=per_neuron_threshold,
+            max_inv_slope=max_inv_slope,
+            horizon=horizon,
+            backend=backend,
+            mean_gain=mean_gain,
+            std_gain=std_gain,
+            input_dropout=input_dropout,
+            device=device,
+            dtype=dtype,
         )
 
     def forward(self, t_in: Tensor) -> Tensor:
@@ -178,13 +201,13 @@ class ReLPSPConv2d(_ReLPSPBase):
         return SF.relpsp_conv2d(
             t_in,
             weight,
-            self.bias,
-            self.threshold,
-            self.stride,
-            self.padding,
-            self.backend,
-            self.max_inv_slope,
-            self.horizon,
+            bias=self.bias,
+            threshold=self.threshold,
+            stride=self.stride,
+            padding=self.padding,
+            backend=self.backend,
+            max_inv_slope=self.max_inv_slope,
+            horizon=self.horizon,
         )
 
     def extra_repr(self) -> str:
@@ -205,7 +228,7 @@ class EarliestSpikePool2d(nn.Module):
         self.kernel_size, self.stride = kernel_size, stride
 
     def forward(self, t_in: Tensor) -> Tensor:
-        return SF.earliest_spike_pool2d(t_in, self.kernel_size, self.stride)
+        return SF.earliest_spike_pool2d(t_in, kernel_size=self.kernel_size, stride=self.stride)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"

@@ -37,9 +37,10 @@ from typing import Any, ClassVar
 import snntorch as snn
 import torch
 from snntorch._neurons.neurons import LIF
-from torch import Tensor, nn
+from torch import Tensor
 
 from stdbp_plugin.functional.clock import SILENT_GRAD, ClockState, relpsp_clock_step
+from stdbp_plugin.functional.validation import as_bias_parameter, check_dt, check_silent_grad
 
 __all__ = [
     "IgnoredArgumentWarning",
@@ -174,10 +175,8 @@ class _ReLPSPState:
             args.get("bias"),
             args.get("silent_grad", SILENT_GRAD),
         )
-        if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"dt must be a number > 0, got {dt!r}")
-        if not (isinstance(silent_grad, (int, float)) and silent_grad >= 0):
-            raise ValueError(f"silent_grad must be >= 0, got {silent_grad}")
+        check_dt(dt)
+        check_silent_grad(silent_grad)
 
         def stored(n: str) -> Any:
             return given[n] if n in set_ else _NEUTRAL.get(n, given[n])
@@ -194,8 +193,7 @@ class _ReLPSPState:
             rc = _as_buffer(given["R"]) * _as_buffer(given["C"])
             beta = torch.exp(torch.ones(1) * (-_as_buffer(given["time_step"]) / rc))
         extra = {n: _as_buffer(stored(n)) for n in _EXTRA_BUFFERS if n in defaults}
-        if bias is not None and not isinstance(bias, nn.Parameter):
-            bias = nn.Parameter(torch.as_tensor(bias))
+        bias = as_bias_parameter(bias)
 
         # SpikingNeuron.__init__ registers the neuron in the class-level `instances` list that
         # reset_hidden() walks: nothing below may fail and leave a half-built neuron there.
