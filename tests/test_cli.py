@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("lightning")
 from stdbp_plugin.cli import main  # noqa: E402
+from stdbp_plugin.models.stdbp_network import STDBPNetwork  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "integrations" / "lightning" / "digits_mlp.yaml"
@@ -57,19 +59,25 @@ def test_compare_in_process_subset(tmp_path, capsys):
     assert "STDBP" in capsys.readouterr().out
 
 
-def test_compare_bad_arguments(tmp_path, monkeypatch):
+def test_compare_bad_arguments(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("STDBP_DATA_DIR", raising=False)
-    with pytest.raises(ValueError, match="models"):
-        main(["compare", "--models", "stdbp,brian", "--out", str(tmp_path)])
-    with pytest.raises(FileNotFoundError, match="MNIST"):
-        main(["compare", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path)])
-    with pytest.raises(SystemExit):
-        main(["compare", "--epochs", "0"])
+    out = str(tmp_path / "report")
+    assert main(["compare", "--models", "stdbp,brian", "--out", out]) == 2
+    assert "--models: unknown name 'brian'" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", out]) == 2
+    assert f"{tmp_path / 'MNIST' / 'raw'}" in capsys.readouterr().err
+    assert main(["compare", "--epochs", "0"]) == 2
+    assert "--epochs: expected a positive integer, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
 
 
 def run_train(tmp_path, *args):
     proc = stdbp("train", "--no-progress", *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = torch.load(tmp_path / "stdbp_mlp.pt", weights_only=True)
+    net = STDBPNetwork(**{k: v for k, v in saved["hyper_parameters"].items() if k != "tau"})
+    net.load_state_dict(saved["state_dict"])  # the saved model loads back as printed
+    assert "model saved to stdbp_mlp.pt" in proc.stdout
     epochs = re.findall(r"epoch\s+\d+\s+loss ([\d.]+)\s+train accuracy ([\d.]+)%", proc.stdout)
     test_acc = float(re.search(r"test accuracy ([\d.]+)%", proc.stdout)[1])
     return [(float(loss), float(acc)) for loss, acc in epochs], test_acc
@@ -94,14 +102,15 @@ def test_lightning_cli_fit_then_test_from_checkpoint(tmp_path):
               f"--trainer.default_root_dir={tmp_path}"]  # fmt: skip
     proc = stdbp("fit", "--config", str(CONFIG), "--trainer.max_epochs=1", *common, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    last = next(tmp_path.rglob("last.ckpt"))
+    last = tmp_path / "version_0" / "checkpoints" / "last.ckpt"  # no second lightning_logs/
+    assert last.is_file() and f"last checkpoint: {last}" in proc.stdout
+    assert "sys.argv" not in proc.stderr and "Tip" not in proc.stdout + proc.stderr
     proc = stdbp("test", "--config", str(CONFIG), f"--ckpt_path={last}", *common, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "test/acc" in proc.stdout
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=f"checkpoint {bad} cannot be read"):
-        main(["test", "--config", str(CONFIG), f"--ckpt_path={bad}", *common])
+    assert main(["test", "--config", str(CONFIG), f"--ckpt_path={bad}", *common]) == 2
 
 
 @pytest.mark.parametrize("name", ["digits_mlp", "mnist_mlp", "mnist_cnn"])

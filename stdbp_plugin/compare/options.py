@@ -274,8 +274,6 @@ def compare_parser():
         description=(CompareOptions.__doc__ or "").split("\n\n")[0].replace("\n    ", " ")
         + " Options may be spelled --data-dir or --data_dir; booleans as --flag / --no-flag.",
         exit_on_error=False,
-        default_meta=False,
-        env_prefix=None,
     )
     parser.add_class_arguments(CompareOptions, nested_key=None, as_group=False)
     return parser
