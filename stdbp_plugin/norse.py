@@ -4,7 +4,7 @@ Norse style: ``ReLPSPParameters`` / ``ReLPSPState`` NamedTuples, a one-step ``Re
 a whole-sequence ``ReLPSP`` over [T, B, ...] (vectorised over time: cumsum, crossing test,
 first crossing, closed form; no Python loop). Both take ``state`` so ``SequentialState`` threads it.
 
-Dynamics (DESIGN section 2) with Norse's time unit (seconds, dt = 1e-3) and a gain g:
+Dynamics (docs/design.md, section 2) with Norse's time unit (seconds, dt = 1e-3), gain g:
 
     V(t) = g * (S t - P),   S = sum_k c_k,   P = sum_k c_k k dt
 

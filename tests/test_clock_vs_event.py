@@ -1,4 +1,4 @@
-"""Clock-driven ReL-PSP (DESIGN section 2) against the event-driven closed form (section 1)."""
+"""Clock-driven ReL-PSP (docs/design.md, section 2) against the event-driven closed form."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Clock-driven ReL-PSP dynamics (DESIGN section 2): pure step and whole-sequence functions.
+"""Clock-driven ReL-PSP dynamics (docs/design.md, section 2): pure step and sequence functions.
 
 Step k covers [k dt, (k+1) dt); the input current c_k arrives at tau_k = k dt. Per neuron:
 

@@ -1,8 +1,8 @@
 """Time-first spike trains [T, B, ...] <-> spike-time tensors [B, ...] (first spike; +inf = none).
 
 Step k stands for the time t = k dt. Both directions are differentiable by the hat rule of
-DESIGN section 2, so that composing them with clock-driven ReL-PSP neurons gives exact STDBP
-gradients:
+docs/design.md, section 2, so that composing them with clock-driven ReL-PSP neurons gives exact
+STDBP gradients:
 
     times_to_spikes:  dL/dt = (dL/ds_{k+1} - dL/ds_k) / dt         (k = floor(t / dt))
     spikes_to_times:  dL/ds_k = -dt * dL/dt at the first-spike step k (the last step T-1 for

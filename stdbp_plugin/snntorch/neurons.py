@@ -10,9 +10,10 @@ that replacing the class name is enough:
 * ``ReLPSPRLeaky`` / ``ReLPSPRSynaptic`` for ``snn.RLeaky`` / ``snn.RSynaptic``: constructing
   one raises ``ValueError`` (ReL-PSP networks are feed-forward).
 
-Per step k (DESIGN section 2): S += c_k, P += c_k k dt; the neuron fires once, in the step where
-S (k+1) dt - P >= theta, at the exact time t* = (theta + P) / S; backward = exact STDBP through
-S and P plus the "hat" rule dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt for the output spike.
+Per step k (docs/design.md, section 2): S += c_k, P += c_k k dt; the neuron fires once, in the
+step where S (k+1) dt - P >= theta, at the exact time t* = (theta + P) / S; backward = exact
+STDBP through S and P plus the "hat" rule dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt for the output
+spike.
 
 Arguments are handled in one place (:meth:`_ReLPSPState._init_relpsp`): ``threshold``,
 ``learn_threshold``, ``init_hidden`` and ``output`` keep their snnTorch meaning; LIF-only
