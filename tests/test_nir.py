@@ -156,7 +156,7 @@ def test_norse_reader_simulates_the_norse_compat_export_as_the_event_model():
     torch.manual_seed(5)
     net = nn.Sequential(snn.ReLPSPLinear(20, 16), snn.ReLPSPLinear(16, 5, bias=False))
     t_in = _times((30, 20), seed=6)
-    dt, num_steps = 1e-3, 3000
+    dt, num_steps = 2e-3, 1500
     graph = export(net, compat="norse", dt=dt)
     out = _norse_run(graph, times_to_spikes(t_in, num_steps, dt), dt)
     t_out = net(t_in)
@@ -191,7 +191,7 @@ def _trains_with_stdbp(model, t_in, n_out, steps=40):
         loss = temporal_cross_entropy(model(t_in), target, keep_target_alive=1.0)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert all(np.isfinite(losses))
     assert losses[-1] < 0.8 * losses[0]
 
@@ -254,6 +254,18 @@ def test_loads_an_snntorch_export_to_nir_graph_and_trains_it_with_stdbp():
     assert float(model[0].threshold) == pytest.approx(0.7) and model[1].bias is None
     assert torch.equal(model[0].weight, src[0].weight)
     _trains_with_stdbp(model, _times((16, 20), seed=12), 3)
+
+
+def test_exports_the_spec_network_of_the_lightning_path():
+    from stdbp_plugin.models.stdbp_network import STDBPNetwork
+
+    torch.manual_seed(15)
+    net = STDBPNetwork("4C3-P2-6-3", (1, 8, 8), threshold=0.5)
+    x = torch.rand(10, 1, 8, 8)
+    back = load(export(net))
+    assert torch.isfinite(net(x)).any()
+    assert torch.equal(back(x), net(x))
+    assert isinstance(back[1], nn.Flatten)  # STDBPNetwork's implicit flatten, explicit
 
 
 def test_exports_a_clock_driven_drop_in_model_through_convert():

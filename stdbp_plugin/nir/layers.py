@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from stdbp_plugin.conversion.event import EventDrivenModel
@@ -21,6 +22,25 @@ def _leaves(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
     return [(prefix or type(module).__name__, module)]
 
 
+def _from_spec_network(model: nn.Module) -> nn.Sequential | None:
+    """An ``STDBPNetwork`` (Lightning / compare path) as the Sequential it runs: encoder, then its
+    layers, with the flatten it does before the first dense layer made explicit."""
+    from stdbp_plugin.models.stdbp_network import STDBPNetwork
+
+    if not isinstance(model, STDBPNetwork):
+        return None
+    layers: list[nn.Module] = [model.encoder]
+    flat = False
+    for layer in model.layers:
+        if isinstance(layer, ReLPSPLinear) and not flat:
+            layers.append(nn.Flatten())
+            flat = True
+        layers.append(layer)
+    seq = nn.Sequential(*layers)
+    seq.input_shape = tuple(model.input_shape)
+    return seq
+
+
 def is_event_model(model: nn.Module) -> bool:
     """True for an ``EventDrivenModel`` or a (nested) ``nn.Sequential`` holding stdbp_plugin.nn
     layers (any other module in it is then refused by ``event_chain``, not converted)."""
@@ -36,7 +56,13 @@ def event_chain(
     where the chain came from). Clock-driven snnTorch / Norse models (drop-in neurons or
     ``convert``'s output) go through ``convert(model, mode="event")`` first."""
     source = "stdbp_plugin.nn"
-    if not is_event_model(model):
+    net = _from_spec_network(model)
+    if net is not None:
+        model, source = net, "STDBPNetwork"
+        if sample_input is None:
+            sample_input = torch.zeros(1, *model.input_shape)
+        sample_input = sample_input.reshape(sample_input.shape[0], *model.input_shape)
+    elif not is_event_model(model):
         from stdbp_plugin.conversion import convert
 
         try:
