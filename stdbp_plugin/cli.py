@@ -234,8 +234,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 # ---- entry point ------------------------------------------------------------------------------
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where it arrives so that cleanup (finally blocks) runs."""
+
+
 def _sigterm_as_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(f"signal {signum}")
 
 
 def _dispatch(argv: list[str]) -> int:
@@ -250,7 +254,8 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``stdbp``; bad values give one line on stderr and exit code 2, an interrupt 130."""
+    """Run ``stdbp``; bad values give one line on stderr and exit code 2; an interrupt exits
+    with 130 (SIGINT) or 143 (SIGTERM) after its cleanup."""
     from stdbp_plugin.compare.options import OptionError
     from stdbp_plugin.compare.quiet import quiet
 
@@ -272,9 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(f"{command}: interrupted; nothing half-written was left", file=sys.stderr)
-        return 130
+        return 143 if isinstance(interrupt, Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -116,7 +116,10 @@ def _default_logger(root: str | None):
 
 def run_lightning_cli(argv: list[str]) -> int:
     """``stdbp fit|validate|test|predict ...``. CheckpointError propagates (the caller prints
-    it as one line)."""
+    it as one line). SIGTERM (which Lightning turns into a clean stop at the next batch) exits
+    with 143, not Lightning's 0, so that scripts see the run did not finish."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     saved = sys.argv
     sys.argv = ["stdbp"]  # argv is passed as args: LightningCLI then warns if sys.argv has more
     try:
@@ -127,6 +130,9 @@ def run_lightning_cli(argv: list[str]) -> int:
             args=argv,
             save_config_kwargs={"overwrite": True},
         )
+    except SIGTERMException:
+        print(f"stdbp {argv[0]}: terminated (SIGTERM); checkpoints are whole", file=sys.stderr)
+        return 143
     finally:
         sys.argv = saved
     return 0
