@@ -7,6 +7,11 @@ processes is total / count of the whole data set, never a mean of per-process me
 - DecisionLatency: mean time at which the decision is made (first output spike).
 - SpikesPerSample: spikes per sample in each layer.
 - SynapticOperations: synaptic events per sample, sum over layers of (input spikes x fan-out).
+
+Argument checks follow torchmetrics' ``validate_args``: shapes are always checked (no device
+sync); the checks that read values (NaN latencies, negative synops) run only while
+``validate_args=True`` (the default), since each forces a device sync per batch. The Lightning
+classifiers, which produce these inputs themselves, pass ``validate_args=False``.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ class DecisionAccuracy(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, validate_args: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.validate_args = validate_args
         self.add_state("correct", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -76,8 +82,9 @@ class DecisionLatency(Metric):
     higher_is_better = False
     full_state_update = False
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, validate_args: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.validate_args = validate_args
         self.add_state("latency_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("decided", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
@@ -85,10 +92,10 @@ class DecisionLatency(Metric):
     def update(self, latency: Tensor) -> None:
         """latency [B]: decision time of each sample, +inf where none."""
         _check_batch("latency", latency, 1)
-        if torch.isnan(latency).any():
+        if self.validate_args and torch.isnan(latency).any():
             raise ValueError("latency contains NaN (use +inf for 'no decision')")
         finite = torch.isfinite(latency)
-        self.latency_sum += latency[finite].to(torch.float64).sum()
+        self.latency_sum += torch.where(finite, latency, 0.0).to(torch.float64).sum()
         self.decided += finite.sum()
         self.total += latency.numel()
 
@@ -108,8 +115,9 @@ class SpikesPerSample(Metric):
     higher_is_better = False
     full_state_update = False
 
-    def __init__(self, num_layers: int, **kwargs) -> None:
+    def __init__(self, num_layers: int, validate_args: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.validate_args = validate_args
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
         self.num_layers = num_layers
@@ -141,15 +149,16 @@ class SynapticOperations(Metric):
     higher_is_better = False
     full_state_update = False
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, validate_args: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.validate_args = validate_args
         self.add_state("ops", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, synops: Tensor) -> None:
         """synops [B]: synaptic operations of each sample."""
         _check_batch("synops", synops, 1)
-        if (synops < 0).any():
+        if self.validate_args and (synops < 0).any():
             raise ValueError("synops must be >= 0")
         self.ops += synops.to(torch.float64).sum()
         self.total += synops.numel()

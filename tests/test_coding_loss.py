@@ -32,6 +32,19 @@ def test_first_spike_predict():
     assert first_spike_predict(t).tolist() == [1, 2, 0]
 
 
+def test_first_spike_predict_gives_an_all_silent_sample_no_class():
+    """Silent = wrong, as FirstSpikeAccuracy counts it: the prediction matches no label."""
+    from stdbp_plugin.metrics import FirstSpikeAccuracy
+
+    t = torch.tensor([[INF, INF, INF], [0.4, INF, 0.2], [INF, INF, INF]])
+    y = torch.tensor([0, 2, 1])
+    pred = first_spike_predict(t)
+    assert pred.tolist() == [-1, 2, -1]
+    metric = FirstSpikeAccuracy()
+    metric.update(t, y)
+    assert (pred == y).float().mean().item() == pytest.approx(metric.compute().item())
+
+
 def test_cross_entropy_equals_softmax_of_negative_times():
     gen = torch.Generator().manual_seed(0)
     t = torch.rand(8, 5, generator=gen, dtype=torch.float64).requires_grad_()

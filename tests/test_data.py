@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("lightning")
 from stdbp_plugin.data import EpochSeededSampler, SpikingDataModule, load_dataset  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path:
-    env = os.environ.get("STDBP_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data"
 
 
 def test_digits_split_matches_sklearn():
@@ -102,10 +92,8 @@ def test_mnist_without_data_dir_is_a_value_error(monkeypatch):
         load_dataset("mnist")
 
 
-def test_mnist_from_local_files_via_env(monkeypatch):
-    root = shared_data_dir()
-    if not (root / "MNIST" / "raw").is_dir():
-        pytest.skip(f"MNIST raw files not found under {root} (set STDBP_DATA_DIR)")
+def test_mnist_from_local_files_via_env(monkeypatch, mnist_root):
+    root = mnist_root
     monkeypatch.setenv("STDBP_DATA_DIR", str(root))
     dm = SpikingDataModule("mnist", max_samples=500, val_split=0.2)
     dm.setup()
@@ -115,3 +103,21 @@ def test_mnist_from_local_files_via_env(monkeypatch):
     assert set(y.tolist()) <= set(range(10)) and len(set(y.tolist())) == 10
     train, test = load_dataset("mnist", root)
     assert len(train) == 60000 and len(test) == 10000
+
+
+def test_split_loader_and_raw_file_check(mnist_root, tmp_path):
+    from stdbp_plugin.data import has_raw_files, load_split, subset
+
+    assert has_raw_files("mnist", mnist_root) and not has_raw_files("mnist", tmp_path)
+    first = load_split("mnist", mnist_root, train=False, first=7)
+    x, y = first.tensors
+    assert x.shape == (7, 1, 28, 28) and y.dtype == torch.long
+    full_x, full_y = load_split("mnist", mnist_root, train=False).tensors
+    assert torch.equal(x, full_x[:7]) and torch.equal(y, full_y[:7])
+    assert x.untyped_storage().nbytes() == x.numel() * 4  # no view into the whole split
+    picked = subset(first, 3, seed=0)
+    assert len(picked) == 3 and subset(first, None, seed=0) is first
+    with pytest.raises(ValueError, match="first"):
+        load_split("mnist", mnist_root, first=0)
+    with pytest.raises(ValueError, match="dataset"):
+        has_raw_files("digits", mnist_root)

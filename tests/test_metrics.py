@@ -142,3 +142,18 @@ def test_settled_step_matches_loop():
         while k > 0 and preds[k - 1, b] == preds[-1, b] and decided[k - 1, b]:
             k -= 1
         assert got[b] == k, b
+
+
+def test_value_checks_follow_validate_args():
+    """Like torchmetrics: value checks (a device sync each) only while validate_args is on;
+    shape checks always."""
+    DecisionLatency(validate_args=False).update(torch.tensor([float("nan"), 0.5]))
+    SynapticOperations(validate_args=False).update(torch.tensor([-1.0]))
+    with pytest.raises(ValueError, match="NaN"):
+        DecisionLatency().update(torch.tensor([float("nan")]))
+    with pytest.raises(ValueError, match="columns"):
+        SpikesPerSample(2, validate_args=False).update(torch.zeros(4, 3))
+    lat = DecisionLatency(validate_args=False)
+    lat.update(torch.tensor([0.25, float("inf"), 0.75]))
+    assert lat.compute().item() == pytest.approx(0.5)
+    assert lat.undecided_fraction().item() == pytest.approx(1 / 3)

@@ -28,11 +28,17 @@ def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
     return torch.where(x <= x_min, torch.full_like(t, float("inf")), t)
 
 
-def first_spike_predict(t_out: Tensor) -> Tensor:
-    """The class whose output neuron fires first: argmin over the last dim (ties: lowest index).
+#: The prediction of a sample whose output neurons are all silent: no class, so it never
+#: equals a label and counts as wrong (the package's one accuracy convention, docs/design.md).
+NO_DECISION = -1
 
-    An all-silent sample predicts class 0; check ``torch.isinf(t_out).all(-1)`` to find them.
+
+def first_spike_predict(t_out: Tensor) -> Tensor:
+    """The class whose output neuron fires first: argmin over the last dim (ties: lowest index);
+    ``NO_DECISION`` (-1) where every output neuron is silent, so ``(pred == y)`` counts such a
+    sample as wrong, as FirstSpikeAccuracy does.
     """
     if not isinstance(t_out, Tensor) or t_out.ndim < 1:
         raise ValueError("t_out must be a tensor [..., n_classes]")
-    return torch.argmin(t_out, dim=-1)
+    pred = torch.argmin(t_out, dim=-1)
+    return pred.masked_fill(torch.isinf(t_out).all(dim=-1), NO_DECISION)

@@ -3,7 +3,8 @@
 Per stage (train / val / test) it logs ``{stage}/loss``, ``{stage}/acc``, ``{stage}/latency``
 (mean decision time, in units of the input window), ``{stage}/spikes`` (spikes per sample,
 all layers) and ``{stage}/spikes_l{i}`` per layer, and ``{stage}/synops`` (synaptic operations
-per sample). All are torchmetrics states summed over DDP processes.
+per sample). All are torchmetrics states summed over DDP processes, held per stage in one
+``MetricCollection`` with the prefix ``"{stage}/"`` (``self.stage_metrics(stage)``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import lightning as L
 import torch
 from torch import Tensor
+from torchmetrics import MetricCollection
 
 from stdbp_plugin.metrics import (
     DecisionAccuracy,
@@ -59,14 +61,30 @@ class SpikingClassifier(L.LightningModule):
 
     def _setup_metrics(self, num_layers: int) -> None:
         self.num_layers = num_layers
-        for stage in STAGES:
-            setattr(self, f"{stage}_acc", self._make_accuracy())
-            setattr(self, f"{stage}_latency", DecisionLatency())
-            setattr(self, f"{stage}_spikes", SpikesPerSample(num_layers))
-            setattr(self, f"{stage}_synops", SynapticOperations())
+        self.train_metrics = self._stage_collection("train", num_layers)
+        self.val_metrics = self._stage_collection("val", num_layers)
+        self.test_metrics = self._stage_collection("test", num_layers)
+
+    def _stage_collection(self, stage: str, num_layers: int) -> MetricCollection:
+        return MetricCollection(
+            {
+                "acc": self._make_accuracy(),
+                "latency": DecisionLatency(validate_args=False),
+                "spikes": SpikesPerSample(num_layers, validate_args=False),
+                "synops": SynapticOperations(validate_args=False),
+            },
+            prefix=f"{stage}/",
+            compute_groups=False,
+        )
+
+    def stage_metrics(self, stage: str) -> MetricCollection:
+        """The MetricCollection of ``stage`` ("train", "val" or "test")."""
+        return {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[
+            stage
+        ]
 
     def _make_accuracy(self) -> DecisionAccuracy:
-        return DecisionAccuracy()
+        return DecisionAccuracy(validate_args=False)
 
     def _update_accuracy(self, metric: DecisionAccuracy, out: BatchResult, y: Tensor) -> None:
         metric.update(out.prediction, out.decided, y)
@@ -77,34 +95,33 @@ class SpikingClassifier(L.LightningModule):
     def _shared_step(self, batch, stage: str) -> Tensor:
         x, y = batch
         out = self.evaluate(x, y)
-        acc = getattr(self, f"{stage}_acc")
-        self._update_accuracy(acc, out, y)
-        getattr(self, f"{stage}_latency").update(out.latency.detach())
-        getattr(self, f"{stage}_spikes").update(out.spike_counts.detach())
-        getattr(self, f"{stage}_synops").update(out.synops.detach())
+        metrics = self.stage_metrics(stage)
+        self._update_accuracy(metrics["acc"], out, y)
+        metrics["latency"].update(out.latency.detach())
+        metrics["spikes"].update(out.spike_counts.detach())
+        metrics["synops"].update(out.synops.detach())
         on_step = stage == "train"
         self.log(f"{stage}/loss", out.loss, on_step=on_step, on_epoch=True, sync_dist=True,
                  batch_size=y.shape[0], prog_bar=True)  # fmt: skip
-        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        # Lightning computes, logs and resets the accuracy at the end of the epoch
+        self.log(f"{stage}/acc", metrics["acc"], on_step=False, on_epoch=True, prog_bar=True)
         return out.loss
 
     def _log_epoch_stats(self, stage: str) -> None:
-        latency = getattr(self, f"{stage}_latency")
-        spikes = getattr(self, f"{stage}_spikes")
-        synops = getattr(self, f"{stage}_synops")
+        """The epoch's latency, undecided share, spikes (all and per layer) and synops."""
+        metrics = self.stage_metrics(stage)
+        latency, spikes = metrics["latency"], metrics["spikes"]
         if spikes.total == 0 and not torch.distributed.is_initialized():
             return
-        per_layer = spikes.compute().reshape(-1)  # torchmetrics squeezes a single layer
-        values = {
-            f"{stage}/latency": latency.compute(),
-            f"{stage}/undecided": latency.undecided_fraction(),
-            f"{stage}/spikes": per_layer.sum(),
-            f"{stage}/synops": synops.compute(),
-        }
+        stats = [name for name in metrics.keys(keep_base=True) if name != "acc"]
+        values = {metrics.prefix + name: metrics[name].compute() for name in stats}
+        per_layer = values.pop(f"{stage}/spikes").reshape(-1)  # torchmetrics squeezes 1 layer
+        values[f"{stage}/spikes"] = per_layer.sum()
+        values[f"{stage}/undecided"] = latency.undecided_fraction()
         values.update({f"{stage}/spikes_l{i}": v for i, v in enumerate(per_layer)})
         self.log_dict({k: v.float() for k, v in values.items()})
-        for metric in (latency, spikes, synops):
-            metric.reset()
+        for name in stats:
+            metrics[name].reset()
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")

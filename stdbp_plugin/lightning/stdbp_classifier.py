@@ -78,7 +78,7 @@ class STDBPClassifier(SpikingClassifier):
         return self.net(x)
 
     def _make_accuracy(self) -> FirstSpikeAccuracy:
-        return FirstSpikeAccuracy()
+        return FirstSpikeAccuracy(validate_args=False)
 
     def _update_accuracy(self, metric, out: BatchResult, y: Tensor) -> None:
         metric.update(out.t_out.detach(), y)
