@@ -1,4 +1,4 @@
-"""Fix the number of CPU threads of PyTorch (and numba, if installed) for fair timings.
+"""Fix the number of CPU threads of PyTorch (and numba) for fair timings.
 
 The STDBP kernel splits its work by torch's count and runs it on torch's own OpenMP threads;
 numba's count matters only where torch does not run on OpenMP (the kernel then falls back to
@@ -17,15 +17,11 @@ def set_threads(n: int) -> tuple[int, int | None]:
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a positive int, got {n!r}")
-    previous = (torch.get_num_threads(), None)
-    torch.set_num_threads(n)
-    try:
-        import numba
+    import numba  # a core dependency
 
-        previous = (previous[0], numba.get_num_threads())
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:  # numba is optional at run time
-        pass
+    previous = (torch.get_num_threads(), numba.get_num_threads())
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     return previous
 
 

@@ -35,7 +35,7 @@ def resolve_backend(backend: str, device: torch.device) -> ModuleType:
     """Return the kernel module for ``backend``.
 
     "auto" = numba on CPU, triton on CUDA (where triton imports), the torch reference elsewhere
-    or when those are missing. "triton" needs CUDA tensors, or CPU tensors with
+    or when triton is missing. "triton" needs CUDA tensors, or CPU tensors with
     TRITON_INTERPRET=1 (Triton's interpreter, for tests)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -50,10 +50,7 @@ def resolve_backend(backend: str, device: torch.device) -> ModuleType:
         module.check_device(device)
         return module
     if device.type == "cpu":
-        try:
-            return _numba_module()
-        except ImportError:  # numba missing: fall back to the reference
-            return reference
+        return _numba_module()  # numba is a core dependency
     if device.type == "cuda":
         try:
             module = _triton_module()
