@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from stdbp_plugin.functional.linear import relpsp_linear
+from stdbp_plugin.functional.linear import _ReLPSPLinear, check_linear_args
 from stdbp_plugin.functional.validation import check_spike_times
 
 
@@ -48,9 +48,12 @@ def relpsp_conv2d(
     w_out = (width - kw) // sw + 1
     patches = F.unfold(t_in, (kh, kw), stride=(sh, sw))  # [B, C*kh*kw, L]
     rows = patches.transpose(1, 2).reshape(batch * h_out * w_out, -1)
-    t_out = relpsp_linear(
-        rows, weight.reshape(out_ch, -1), bias, threshold, backend, max_inv_slope, horizon
-    )
+    w_rows = weight.reshape(out_ch, -1)
+    theta, kernel = check_linear_args(rows, w_rows, bias, threshold, backend, max_inv_slope)
+    # a backend that can (numba) sorts each sample's map once instead of every field
+    order_fn = getattr(kernel, "conv_order", None)
+    order = None if order_fn is None else order_fn(t_in, (kh, kw), (sh, sw), bias is not None)
+    t_out = _ReLPSPLinear.apply(rows, w_rows, bias, theta, kernel, max_inv_slope, horizon, order)
     return t_out.reshape(batch, h_out, w_out, out_ch).permute(0, 3, 1, 2)
 
 

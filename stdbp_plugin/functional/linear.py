@@ -13,11 +13,14 @@ class _ReLPSPLinear(torch.autograd.Function):
     """t_out = (theta + P_k) / S_k at the first crossing; backward = STDBP (see relpsp_linear)."""
 
     @staticmethod
-    def forward(ctx, t_in, weight, bias, threshold, kernel, max_inv_slope, horizon):
+    def forward(ctx, t_in, weight, bias, threshold, kernel, max_inv_slope, horizon, order=None):
         if bias is not None:
             t_in = torch.cat([t_in.new_zeros(t_in.shape[0], 1), t_in], dim=1)
             weight = torch.cat([bias[:, None], weight], dim=1)
-        t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
+        if order is None:
+            t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
+        else:  # the caller sorted the rows already (relpsp_conv2d on the numba backend)
+            t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold, order)
         # (theta + P) / S overflows to +inf when S is denormal-small: that neuron is silent
         # (else backward computes 0 * (1/S = inf) = NaN for it)
         overflow = torch.isinf(t_out) & (n_causal > 0)
@@ -60,7 +63,7 @@ class _ReLPSPLinear(torch.autograd.Function):
             grad_t = grad_t[:, 1:] if grad_t is not None else None
             if grad_w is not None:
                 grad_b, grad_w = grad_w[:, 0], grad_w[:, 1:]
-        return grad_t, grad_w if need_w else None, grad_b, grad_theta, None, None, None
+        return grad_t, grad_w if need_w else None, grad_b, grad_theta, None, None, None, None
 
 
 def relpsp_linear(
@@ -95,6 +98,23 @@ def relpsp_linear(
         t_out [..., N_out].
     """
     check_spike_times(t_in, "t_in", tuple(range(2, 9)))
+    theta, kernel = check_linear_args(t_in, weight, bias, threshold, backend, max_inv_slope)
+    n_out, n_in = weight.shape
+    lead = t_in.shape[:-1]
+    t_flat = t_in.reshape(-1, n_in)
+    t_out = _ReLPSPLinear.apply(t_flat, weight, bias, theta, kernel, max_inv_slope, horizon)
+    return t_out.reshape(*lead, n_out)
+
+
+def check_linear_args(
+    t_in: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    threshold: float | Tensor,
+    backend: str,
+    max_inv_slope: float | None,
+):
+    """Validate relpsp_linear's arguments; returns (threshold tensor [N_out], kernel module)."""
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError(
             f"weight must be a 2-D tensor [N_out, N_in], got {getattr(weight, 'shape', weight)}"
@@ -108,9 +128,4 @@ def relpsp_linear(
         raise ValueError(f"bias must have shape ({n_out},), got {tuple(bias.shape)}")
     if max_inv_slope is not None and not max_inv_slope > 0:
         raise ValueError(f"max_inv_slope must be > 0 or None, got {max_inv_slope}")
-    theta = as_threshold(threshold, n_out, t_in)
-    kernel = resolve_backend(backend, t_in.device)
-    lead = t_in.shape[:-1]
-    t_flat = t_in.reshape(-1, n_in)
-    t_out = _ReLPSPLinear.apply(t_flat, weight, bias, theta, kernel, max_inv_slope, horizon)
-    return t_out.reshape(*lead, n_out)
+    return as_threshold(threshold, n_out, t_in), resolve_backend(backend, t_in.device)

@@ -2,15 +2,19 @@
 
 Same interface and meaning as :mod:`stdbp_plugin.kernels.reference` (the specification).
 
-Forward, per sample: walk the inputs once in time order t_(1) <= t_(2) <= ..., updating for ALL
-neurons at once (weights kept transposed, [N_in, N_out], one contiguous row per input)
+Forward, per sample: sort the FINITE input times only (stable; the silent inputs follow in
+index order), then walk them once in time order t_(1) <= t_(2) <= ..., updating for ALL neurons
+at once (weights kept transposed, [N_in, N_out], one contiguous row per input)
 
     S_k = S_{k-1} + w_(k),   P_k = P_{k-1} + w_(k) t_(k)        (float64 accumulation)
 
 and, at the end of each group of tied inputs, fire every not-yet-fired neuron with S_k > 0 and
 S_k t_(k+1) - P_k >= theta (always, after the last finite input): t_j = (theta + P_k) / S_k,
-clamped into [t_(k), t_(k+1)]. The walk stops once every neuron has fired or the finite inputs
-run out.
+clamped into [t_(k), t_(k+1)]. The crossing test rides in the same vectorised pass as the last
+update of the group and only counts; a scalar pass records (k, S, P) only when it counted some.
+The walk stops once every neuron has fired or the finite inputs run out. ``conv_order`` gives
+the order of every receptive field from one sort of each sample's map (the kernel then does
+not sort).
 
 Backward, per sample, with a_bj = dL/dt_bj / S_bj and input i causal for j iff
 rank(i) < n_causal[b, j]:
@@ -18,8 +22,9 @@ rank(i) < n_causal[b, j]:
     dW[j, i] += a_bj (t_bi - t_bj),     dt_in[b, i] += a_bj W[j, i]
 
 walking the sorted inputs once: a neuron's a_bj is zeroed when the walk leaves its causal prefix,
-so the inner loop always runs contiguously over all neurons. Each thread owns a dW buffer;
-the buffers are summed at the end (no races).
+so the inner loop always runs contiguously over all neurons (the dot product of dt_in is summed
+in vector lanes: a fixed order, not the sequential one). Each thread owns a dW buffer; the
+buffers are summed at the end (no races).
 """
 
 from __future__ import annotations
@@ -70,23 +75,83 @@ def _numpy(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-@numba.njit(parallel=True, fastmath=False, cache=True)
-def _forward_parallel(t_in, order, weight_t, theta, n_chunks, t_out, n_causal, slope):
-    batch = t_in.shape[0]
-    for c in prange(n_chunks):
-        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
-        _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
-
-
-@numba.njit(fastmath=False, cache=True, nogil=True)
-def _forward_range(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope):
-    """Samples start..stop-1 on the calling thread, without the GIL."""
-    _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
+RUN = 16  # the stable sort: insertion-sorted runs of this length, then merged pairwise
 
 
 @numba.njit(fastmath=False, cache=True)
-def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope):
-    """The forward walk for samples start..stop-1 (one thread's share)."""
+def _sort_row(t_row, order_row, times, times_tmp, index_tmp):
+    """Stable argsort of one sample's times into order_row (finite inputs by time, then the
+    silent ones by index, as a stable argsort puts +inf last); times[:n] = the sorted finite
+    times, times[n] = inf. Only the n finite inputs are sorted: insertion sort of runs of RUN,
+    then bottom-up merging through the scratch arrays (no allocation). Returns n."""
+    n_in = t_row.shape[0]
+    n = 0
+    for i in range(n_in):  # compaction: finite inputs in index order first
+        v = t_row[i]
+        if v < np.inf:
+            order_row[n] = i
+            times[n] = v
+            n += 1
+    m = n
+    for i in range(n_in):
+        if not t_row[i] < np.inf:
+            order_row[m] = i
+            m += 1
+    for lo in range(0, n, RUN):  # insertion sort of each run (stable)
+        hi = min(lo + RUN, n)
+        for a in range(lo + 1, hi):
+            v = times[a]
+            i = order_row[a]
+            c = a - 1
+            while c >= lo and times[c] > v:
+                times[c + 1] = times[c]
+                order_row[c + 1] = order_row[c]
+                c -= 1
+            times[c + 1] = v
+            order_row[c + 1] = i
+    width = RUN
+    src_t, src_i, dst_t, dst_i = times, order_row, times_tmp, index_tmp
+    while width < n:  # stable merges of neighbouring runs, ping-pong between the buffers
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            a, c, o = lo, mid, lo
+            while a < mid and c < hi:
+                if src_t[c] < src_t[a]:
+                    dst_t[o] = src_t[c]
+                    dst_i[o] = src_i[c]
+                    c += 1
+                else:
+                    dst_t[o] = src_t[a]
+                    dst_i[o] = src_i[a]
+                    a += 1
+                o += 1
+            while a < mid:
+                dst_t[o] = src_t[a]
+                dst_i[o] = src_i[a]
+                a += 1
+                o += 1
+            while c < hi:
+                dst_t[o] = src_t[c]
+                dst_i[o] = src_i[c]
+                c += 1
+                o += 1
+        src_t, src_i, dst_t, dst_i = dst_t, dst_i, src_t, src_i
+        width *= 2
+    if src_t is not times:
+        times[:n] = src_t[:n]
+        order_row[:n] = src_i[:n]
+    times[n] = np.inf
+    return n
+
+
+@numba.njit(fastmath=False, cache=True)
+def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope, presorted):
+    """The forward walk for samples start..stop-1 (one thread's share).
+
+    Per group of tied inputs one pass over all neurons adds the last input's weights and only
+    COUNTS the new crossings (a vectorised reduction, no stores but S and P); the rare passes
+    that found some then record them (k, S, P at the crossing) in a scalar loop."""
     n_in = t_in.shape[1]
     n_out = weight_t.shape[1]
     s = np.empty(n_out, np.float64)
@@ -94,35 +159,54 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
     k_fire = np.empty(n_out, np.int64)  # n_causal once fired, 0 while not
     s_fire = np.empty(n_out, np.float64)
     p_fire = np.empty(n_out, np.float64)
+    times = np.empty(n_in + 1, np.float64)
+    times_tmp = np.empty(n_in, np.float64)
+    index_tmp = np.empty(n_in, np.int64)
     for b in range(start, stop):
-        order[b] = np.argsort(t_in[b], kind="mergesort")  # stable, +inf last
+        order_b = order[b]
+        if presorted:  # order given (conv_order): read the sorted finite times off it
+            n = 0
+            while n < n_in and t_in[b, order_b[n]] < np.inf:
+                times[n] = t_in[b, order_b[n]]
+                n += 1
+            times[n] = np.inf
+        else:
+            n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp)
         s[:] = 0.0
         p[:] = 0.0
         k_fire[:] = 0
-        s_fire[:] = 0.0
-        p_fire[:] = 0.0
         n_fired = 0
-        for k in range(n_in):
-            i = order[b, k]
-            t_k = np.float64(t_in[b, i])
-            if not np.isfinite(t_k) or n_fired == n_out:
-                break
-            w_row = weight_t[i]
-            for j in range(n_out):
+        k = 0
+        while k < n and n_fired < n_out:
+            t_k = times[k]
+            end = k + 1
+            while times[end] == t_k:  # times[n] = inf ends the last group
+                end += 1
+            # after the last finite input t_next = inf and S > 0 makes S t_next - P = inf
+            t_next = times[end]
+            for m in range(k, end - 1):  # all but the last input of a group: no test
+                w_row = weight_t[order_b[m]]
+                for j in range(n_out):
+                    w = np.float64(w_row[j])
+                    s[j] += w
+                    p[j] += w * t_k
+            w_row = weight_t[order_b[end - 1]]
+            n_new = 0
+            for j in range(n_out):  # update + crossing count, branch-free (vectorised)
                 w = np.float64(w_row[j])
-                s[j] += w
-                p[j] += w * t_k
-            t_next = np.float64(t_in[b, order[b, k + 1]]) if k + 1 < n_in else np.inf
-            if not t_next > t_k:
-                continue  # inside a group of tied inputs: test at its end only
-            # Branch-free (vectorisable) crossing test; after the last finite input
-            # t_next = inf and S > 0 makes S t_next - P = inf >= theta.
-            for j in range(n_out):
-                new = (k_fire[j] == 0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j])
-                k_fire[j] = k + 1 if new else k_fire[j]
-                s_fire[j] = s[j] if new else s_fire[j]
-                p_fire[j] = p[j] if new else p_fire[j]
-                n_fired += np.int64(new)
+                s_j = s[j] + w
+                p_j = p[j] + w * t_k
+                s[j] = s_j
+                p[j] = p_j
+                n_new += np.int64((k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
+            if n_new > 0:
+                for j in range(n_out):
+                    if k_fire[j] == 0 and s[j] > 0.0 and s[j] * t_next - p[j] >= theta[j]:
+                        k_fire[j] = end
+                        s_fire[j] = s[j]
+                        p_fire[j] = p[j]
+                n_fired += n_new
+            k = end
         for j in range(n_out):
             k = k_fire[j]
             n_causal[b, j] = k
@@ -130,30 +214,18 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
                 t_out[b, j] = np.inf
                 slope[b, j] = 0.0
                 continue
-            lo = np.float64(t_in[b, order[b, k - 1]])
-            hi = np.float64(t_in[b, order[b, k]]) if k < n_in else np.inf
             t_j = (theta[j] + p_fire[j]) / s_fire[j]
-            t_out[b, j] = min(max(t_j, lo), hi)  # rounding guard: stay in the segment
+            t_out[b, j] = min(max(t_j, times[k - 1]), times[k])  # rounding guard: stay in segment
             slope[b, j] = s_fire[j]
 
 
-@numba.njit(fastmath=False, cache=True, inline="always")
-def _dot4(x, y):
-    """sum_j x[j] y[j] in float64 with 4 interleaved partial sums (a fixed, deterministic order
-    that does not wait on one running sum)."""
-    n = x.shape[0]
-    acc0 = acc1 = acc2 = acc3 = 0.0
-    j = 0
-    while j + 4 <= n:
-        acc0 += x[j] * y[j]
-        acc1 += x[j + 1] * y[j + 1]
-        acc2 += x[j + 2] * y[j + 2]
-        acc3 += x[j + 3] * y[j + 3]
-        j += 4
-    acc = (acc0 + acc1) + (acc2 + acc3)
-    while j < n:
-        acc += x[j] * y[j]
-        j += 1
+@numba.njit(fastmath={"reassoc", "contract"}, cache=True)
+def _dot(x, y):
+    """sum_j x[j] y[j] in float64, reassociated into vector lanes (a fixed order for a given
+    length, so the result does not depend on threads or chunks)."""
+    acc = 0.0
+    for j in range(x.shape[0]):
+        acc += x[j] * np.float64(y[j])
     return acc
 
 
@@ -237,40 +309,145 @@ def _backward_rows(
                 for j in range(n_out):
                     g_row[j] += act[j] * t_i - act_t[j]
             if need_in:
-                grad_in[b, i] = _dot4(act, w_row)
+                grad_in[b, i] = _dot(act, w_row)
 
 
-def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
-    """Exact first-crossing times. t_in [B, I], weight [O, I], threshold [O] (CPU tensors)."""
+def _run_chunks(batch: int, serial, parallel, args: tuple) -> None:
+    """serial(*args, start, stop) over the batch: on the calling thread for one chunk, else one
+    chunk per thread on torch's team (or parallel(*args, n_chunks), numba's pool)."""
+    if batch == 0:
+        return
+    chunks = num_chunks(batch)
+    team = _team() if chunks > 1 else None
+    if chunks == 1:  # no parallel region: its thread pool costs time slices on a busy machine
+        serial(*args, 0, batch)
+    elif team is not None:
+
+        def work(c: int) -> None:
+            serial(*args, c * batch // chunks, (c + 1) * batch // chunks)
+
+        team.run(chunks, work)
+    else:
+        parallel(*args, chunks)
+
+
+@numba.njit(fastmath=False, cache=True, nogil=True)
+def _forward_serial(t_in, order, weight_t, theta, t_out, n_causal, slope, presorted, start, stop):
+    _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope, presorted)
+
+
+def forward(
+    t_in: Tensor, weight: Tensor, threshold: Tensor, order: Tensor | None = None
+) -> ForwardResult:
+    """Exact first-crossing times. t_in [B, I], weight [O, I], threshold [O] (CPU tensors).
+
+    ``order`` (optional, [B, I] int64): the stable argsort of each row of t_in when the caller
+    already has it (:func:`conv_order`); the kernel then does not sort."""
     batch, n_in = t_in.shape
     n_out = weight.shape[0]
-    order = np.empty((batch, n_in), dtype=np.int64)
+    presorted = order is not None
+    order_np = _numpy(order) if presorted else np.empty((batch, n_in), dtype=np.int64)
+    if presorted and (order_np.shape != (batch, n_in) or order_np.dtype != np.int64):
+        raise ValueError(f"order must be int64 of shape {(batch, n_in)}, got {order_np.shape}")
     t_np = _numpy(t_in)
     weight_t = _numpy(weight.t())
     theta = _numpy(threshold).astype(np.float64)
     t_out = np.empty((batch, n_out), dtype=t_np.dtype)
     n_causal = np.empty((batch, n_out), dtype=np.int64)
     slope = np.empty((batch, n_out), dtype=t_np.dtype)
-    if batch > 0:
-        chunks = num_chunks(batch)
-        team = _team() if chunks > 1 else None
-        if chunks == 1:  # no parallel region: its thread pool costs time slices on a busy machine
-            _forward_range(t_np, order, weight_t, theta, 0, batch, t_out, n_causal, slope)
-        elif team is not None:
-
-            def work(c: int) -> None:
-                start, stop = c * batch // chunks, (c + 1) * batch // chunks
-                _forward_range(t_np, order, weight_t, theta, start, stop, t_out, n_causal, slope)
-
-            team.run(chunks, work)
-        else:
-            _forward_parallel(t_np, order, weight_t, theta, chunks, t_out, n_causal, slope)
+    args = (t_np, order_np, weight_t, theta, t_out, n_causal, slope, presorted)
+    _run_chunks(batch, _forward_serial, _forward_chunked, args)
     return ForwardResult(
         torch.from_numpy(t_out),
-        torch.from_numpy(order),
+        order if presorted else torch.from_numpy(order_np),
         torch.from_numpy(n_causal),
         torch.from_numpy(slope),
     )
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _forward_chunked(t_in, order, weight_t, theta, t_out, n_causal, slope, presorted, n_chunks):
+    batch = t_in.shape[0]
+    for c in prange(n_chunks):
+        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
+        _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope, presorted)
+
+
+@numba.njit(fastmath=False, cache=True, nogil=True)
+def _conv_order_serial(t_map, kh, kw, sh, sw, offset, order, start, stop):
+    """Samples start..stop-1 of :func:`conv_order`: sort each sample's whole map once, then
+    for every output position keep, in that order, the entries inside its window."""
+    channels, height, width = t_map.shape[1], t_map.shape[2], t_map.shape[3]
+    h_out = (height - kh) // sh + 1
+    w_out = (width - kw) // sw + 1
+    size = channels * height * width
+    flat_order = np.empty(size, np.int64)
+    times = np.empty(size + 1, np.float64)
+    times_tmp = np.empty(size, np.float64)
+    index_tmp = np.empty(size, np.int64)
+    ys = np.empty(size, np.int64)
+    xs = np.empty(size, np.int64)
+    local = np.empty(size, np.int64)  # receptive-field index at window origin (0, 0)
+    for b in range(start, stop):
+        flat = t_map[b].reshape(size)
+        n = _sort_row(flat, flat_order, times, times_tmp, index_tmp)
+        for m in range(n):
+            g = flat_order[m]
+            c, rest = g // (height * width), g % (height * width)
+            ys[m], xs[m] = rest // width, rest % width
+            local[m] = offset + c * kh * kw + ys[m] * kw + xs[m]
+        for oy in range(h_out):
+            y0 = oy * sh
+            for ox in range(w_out):
+                x0 = ox * sw
+                row = order[(b * h_out + oy) * w_out + ox]
+                cnt = 0
+                if offset:
+                    row[0] = 0  # the bias: an input at t = 0, first among any ties
+                    cnt = 1
+                shift = y0 * kw + x0
+                for m in range(n):  # branch-free compaction of the entries in the window
+                    inside = (ys[m] >= y0) & (ys[m] < y0 + kh) & (xs[m] >= x0) & (xs[m] < x0 + kw)
+                    row[cnt] = local[m] - shift
+                    cnt += np.int64(inside)
+                for c in range(channels):  # the silent inputs, in index order
+                    for dy in range(kh):
+                        for dx in range(kw):
+                            if not t_map[b, c, y0 + dy, x0 + dx] < np.inf:
+                                row[cnt] = offset + (c * kh + dy) * kw + dx
+                                cnt += 1
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _conv_order_chunked(t_map, kh, kw, sh, sw, offset, order, n_chunks):
+    batch = t_map.shape[0]
+    for c in prange(n_chunks):
+        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
+        _conv_order_serial(t_map, kh, kw, sh, sw, offset, order, start, stop)
+
+
+def conv_order(
+    t_map: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int], bias: bool
+) -> Tensor:
+    """The stable argsort of every receptive field of a (padded) spike-time map, as the rows
+    that ``F.unfold(t_map, kernel_size, stride=stride).transpose(1, 2)`` gives (with a bias
+    input at t = 0 prepended as index 0 when ``bias``): [B * H_out * W_out, bias + C kh kw].
+
+    Each sample's map is sorted once (C H W entries) instead of every field on its own; a
+    field's order is the map's order restricted to the window (the window's index order is the
+    map's (c, y, x) order, so ties stay in index order)."""
+    t_np = _numpy(t_map)
+    batch, channels, height, width = t_np.shape
+    (kh, kw), (sh, sw) = kernel_size, stride
+    rows = batch * ((height - kh) // sh + 1) * ((width - kw) // sw + 1)
+    order = np.empty((rows, int(bias) + channels * kh * kw), dtype=np.int64)
+    _run_chunks(
+        batch,
+        _conv_order_serial,
+        _conv_order_chunked,
+        (t_np, kh, kw, sh, sw, int(bias), order),
+    )
+    return torch.from_numpy(order)
 
 
 def backward(
