@@ -55,6 +55,7 @@ def test_notebook_runs_small(name, monkeypatch):
     client.execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "Error" not in text, text[-2000:]
+    assert "[bold]" not in text and "[/bold]" not in text, "rich markup printed literally"
 
 
 def test_small_switch_is_read_from_the_environment():

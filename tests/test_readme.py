@@ -1,5 +1,5 @@
-"""The README's Python examples run as written (in order, in one namespace, as a reader would
-paste them), with the Lightning example shortened to one epoch."""
+"""The README's Python examples run as written, each alone (a fresh namespace per block, as a
+reader pastes one of them), with the Lightning example shortened to one epoch."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ def test_readme_has_examples():
     assert len(python_blocks()) >= 4
 
 
-def test_readme_examples_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("number", range(len(python_blocks())))
+def test_readme_example_runs_alone(number, tmp_path, monkeypatch):
     pytest.importorskip("snntorch")
     pytest.importorskip("norse")
     pytest.importorskip("lightning")
-    monkeypatch.chdir(tmp_path)  # Lightning writes its logs here
-    namespace: dict = {}
-    for block in python_blocks():
-        code = block.replace("max_epochs=20", "max_epochs=1, enable_progress_bar=False")
-        exec(compile(code, str(README), "exec"), namespace)  # noqa: S102
+    monkeypatch.chdir(tmp_path)  # Lightning and compare_model write here
+    code = python_blocks()[number].replace(
+        "max_epochs=20", "max_epochs=1, enable_progress_bar=False"
+    )
+    exec(compile(code, f"{README}: python block {number + 1}", "exec"), {})  # noqa: S102

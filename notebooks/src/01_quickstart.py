@@ -79,21 +79,31 @@ opt = torch.optim.Adam(net.parameters(), lr=2e-3)
 history = []
 for epoch in range(epochs):
     order = tr[torch.randperm(n_train)]
+    total = 0.0  # summed over the epoch's samples: the printed loss is the epoch mean
     for start in range(0, n_train, 32):
         idx = order[start : start + 32]
         loss = temporal_cross_entropy(net(x[idx]), y[idx], tau=0.1, keep_target_alive=1.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        total += loss.item() * len(idx)
     with torch.no_grad():
         acc = (first_spike_predict(net(x[te])) == y[te]).float().mean().item()
-    history.append((loss.item(), acc))
-    print(f"epoch {epoch + 1}: loss {loss.item():.3f}, held-out accuracy {acc:.3f}")
+    history.append((total / n_train, acc))
+    print(
+        f"epoch {epoch + 1}: mean training loss {total / n_train:.3f}, held-out accuracy {acc:.3f}"
+    )
 
 # %%
-fig, ax = plt.subplots(figsize=(5, 3))
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+fig, (ax_loss, ax) = plt.subplots(1, 2, figsize=(9, 3))
+ax_loss.plot(range(1, epochs + 1), [loss for loss, _ in history], marker="o")
+ax_loss.set(xlabel="epoch", ylabel="mean training loss", title="loss (epoch mean)")
 ax.plot(range(1, epochs + 1), [a for _, a in history], marker="o")
 ax.set(xlabel="epoch", ylabel="held-out accuracy", title="STDBP on digits")
+for a in (ax_loss, ax):
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))
 plt.show()
 
 # %% [markdown]

@@ -16,7 +16,7 @@
 #   gradients (no clamp on $1/S$), `temporal_cross_entropy`;
 # - **LIF surrogate**: snnTorch `snn.Leaky` (beta 0.9, arctan surrogate) after each `nn.Linear`,
 #   BPTT over 25 steps of rate-coded input, `ce_rate_loss` (the package's snnTorch baseline,
-#   `stdbp_plugin.lightning.surrogate_network.SurrogateNetwork`, default initialisation);
+#   `stdbp_plugin.models.surrogate_network.SurrogateNetwork`, default initialisation);
 #
 # and measure (a) the norm of every layer's weight gradient, at initialisation and after a few
 # epochs of Adam, and (b) the fraction of hidden neurons that never fire over a batch, per epoch.
@@ -34,9 +34,10 @@ from snntorch import spikegen
 
 import stdbp_plugin as stdbp
 from stdbp_plugin.functional import first_spike_predict, temporal_cross_entropy
-from stdbp_plugin.lightning.surrogate_network import SurrogateNetwork
+from stdbp_plugin.models.surrogate_network import SurrogateNetwork
 
 SMALL = os.environ.get("STDBP_NOTEBOOK_SMALL", "0") == "1"  # the test suite sets it
+NOTEBOOK_START = time.perf_counter()  # the last cell prints this run's wall-clock time
 torch.set_num_threads(1)
 DEPTHS = (3, 6) if SMALL else (3, 4, 5, 6)  # hidden layers
 WIDTH = 64 if SMALL else 128
@@ -232,8 +233,10 @@ for gain in (1.0, 2.0, 4.0):
 # ## What the measurements show (and what they do not)
 #
 # Figures quoted here are from one full-size run (`STDBP_NOTEBOOK_SMALL` unset: 1400 training
-# digits, width 128, 5 epochs, about 2 minutes on a 2-core CPU); the small test-suite run is too
-# short to show them, so read your own printout and plots above.
+# digits, width 128, 5 epochs, one thread). Its wall-clock time depends on the machine's load:
+# measured at about 2 minutes on a quiet 2-core CPU and 7.5 minutes on a 2-core CPU shared with
+# other jobs; the cell below prints this run's own time. The small test-suite run is too short
+# to show the figures, so read your own printout and plots above.
 #
 # | hidden layers | 3 | 4 | 5 | 6 |
 # |---|---|---|---|---|
@@ -276,3 +279,6 @@ for gain in (1.0, 2.0, 4.0):
 # few dead neurons, and keeps its accuracy with depth where the default LIF baseline does not",
 # but not "STDBP gradients are depth-independent from the start", and not that a well-initialised,
 # tuned surrogate LIF network could not close the gap.
+
+# %%
+print(f"this run took {time.perf_counter() - NOTEBOOK_START:.0f} s of wall-clock time")

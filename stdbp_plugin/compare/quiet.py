@@ -22,7 +22,11 @@ _NOISE = (
     "TPU available:",
     "HPU available:",
 )
-_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning_utilities.core.rank_zero",
+)
 
 
 class _DropNoise(logging.Filter):
@@ -40,6 +44,11 @@ def quiet() -> None:
         warnings.filterwarnings(
             "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=category
         )
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Starting from v1\.9\.0, `tensorboardX` has been removed",
+        category=UserWarning,
+    )
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) for f in logger.filters):
