@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -54,46 +56,50 @@ def check_device(device: torch.device) -> None:
     )
 
 
-def _kernels(interpret: bool) -> ModuleType:
-    """triton_kernels.py loaded compiled (interpret=False) or interpreted; each once.
+@contextmanager
+def _interpret_env(interpret: bool) -> Iterator[None]:
+    """TRITON_INTERPRET set to ``interpret`` for the duration (restored after): Triton reads it
+    when it decorates a function and, for a few helpers, while it compiles a launch."""
+    before = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = before
 
-    Triton decides at decoration time whether a @triton.jit function is interpreted, from
-    TRITON_INTERPRET, so the file is executed with that variable set as wanted."""
+
+def _kernels(interpret: bool) -> ModuleType:
+    """triton_kernels.py loaded compiled (interpret=False) or interpreted; each once."""
     if interpret not in _KERNELS:
         name = f"stdbp_plugin.kernels._triton_kernels_{'interpreted' if interpret else 'compiled'}"
         spec = importlib.util.spec_from_file_location(name, _SOURCE)
         module = importlib.util.module_from_spec(spec)
-        before = os.environ.get("TRITON_INTERPRET")
-        os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
+        sys.modules[name] = module  # triton looks functions' modules up by name
         try:
-            sys.modules[name] = module  # triton looks functions' modules up by name
-            spec.loader.exec_module(module)
+            with _interpret_env(interpret):
+                spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(name, None)
             raise
-        finally:
-            if before is None:
-                os.environ.pop("TRITON_INTERPRET", None)
-            else:
-                os.environ["TRITON_INTERPRET"] = before
         _KERNELS[interpret] = module
     return _KERNELS[interpret]
 
 
-def _launch(device: torch.device):
-    """(kernels module, context manager) for a launch on ``device``."""
+@contextmanager
+def _launch(device: torch.device) -> Iterator[ModuleType]:
+    """The kernels module for a launch on ``device``, inside the right context."""
     check_device(device)
-    if device.type == "cuda":
-        return _kernels(False), torch.cuda.device(device)
-    return _kernels(True), _nullcontext()
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+    interpret = device.type != "cuda"
+    kernels = _kernels(interpret)
+    with _interpret_env(interpret):
+        if interpret:
+            yield kernels
+        else:
+            with torch.cuda.device(device):
+                yield kernels
 
 
 def _block(n_out: int) -> int:
@@ -111,13 +117,12 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     slope = t_in.new_zeros((batch, n_out))
     if batch == 0 or n_out == 0 or n_in == 0:
         return ForwardResult(t_out, order, n_causal, slope)
-    kernels, context = _launch(t_in.device)
     n_finite = torch.isfinite(sorted_t).sum(dim=1, dtype=torch.int32)
     weight_t = weight.detach().t().contiguous()
     theta = threshold.detach().to(torch.float64).expand(n_out).contiguous()
     block = _block(n_out)
     grid = (batch, triton_cdiv(n_out, block))
-    with context:
+    with _launch(t_in.device) as kernels:
         kernels.relpsp_forward_kernel[grid](
             sorted_t.contiguous(),
             order.contiguous(),
@@ -155,10 +160,9 @@ def backward(
     grad_in = torch.zeros((batch, n_in), dtype=torch.float64, device=device)
     grad_w_t = torch.zeros((n_in, n_out), dtype=torch.float64, device=device)
     if batch > 0 and n_out > 0 and n_in > 0 and (need_input_grad or need_weight_grad):
-        kernels, context = _launch(device)
         block = _block(n_out)
         grid = (batch, triton_cdiv(n_out, block))
-        with context:
+        with _launch(device) as kernels:
             kernels.relpsp_backward_kernel[grid](
                 a.detach().contiguous(),
                 t_in.detach().contiguous(),

@@ -18,9 +18,12 @@ TRITON_INTERPRET=1 (Triton's CPU interpreter, used by the tests), see ``triton_b
 import triton
 import triton.language as tl
 
-# Only Triton's builtins (tl.full, tl.reduce, ...), not its @jit'd library helpers (tl.zeros,
-# tl.sum, tl.max): those are compiled or interpreted once, when triton is first imported, while
-# these programs are loaded interpreted or compiled on demand (see triton_backend._kernels).
+# Only Triton's builtins (tl.full, tl.reduce, ...) and the combine functions of tl.sum / tl.max,
+# not its @jit'd library helpers (tl.zeros, tl.sum, tl.max): those are compiled or interpreted
+# once, when triton is first imported, while these programs are loaded interpreted or compiled
+# on demand (see triton_backend._kernels). The interpreter recognises tl.sum's and tl.max's
+# combine functions by identity and reduces with numpy (a generic combine is ~100x slower);
+# compiled, the combine functions are inlined like any @jit function.
 
 
 @triton.jit
@@ -31,6 +34,10 @@ def _add(x, y):
 @triton.jit
 def _max(x, y):
     return tl.maximum(x, y)
+
+
+_SUM = getattr(tl.standard, "_sum_combine", _add)
+_MAX = getattr(tl.standard, "_elementwise_max", _max)
 
 
 @triton.jit
@@ -58,7 +65,7 @@ def relpsp_forward_kernel(
     s_fire = tl.full([BLOCK_O], 0.0, tl.float64)
     p_fire = tl.full([BLOCK_O], 0.0, tl.float64)
     k_fire = tl.full([BLOCK_O], 0, tl.int32)
-    n_left = tl.reduce(live.to(tl.int32), 0, _add)
+    n_left = tl.reduce(live.to(tl.int32), 0, _SUM)
     k = 0
     while (k < n_fin) & (n_left > 0):
         i = tl.load(order_ptr + row + k)
@@ -76,7 +83,7 @@ def relpsp_forward_kernel(
         k_fire = tl.where(new, k + 1, k_fire)
         s_fire = tl.where(new, s, s_fire)
         p_fire = tl.where(new, p, p_fire)
-        n_left -= tl.reduce(new.to(tl.int32), 0, _add)
+        n_left -= tl.reduce(new.to(tl.int32), 0, _SUM)
         k += 1
     fired = k_fire > 0
     t_j = (theta + p_fire) / tl.where(fired, s_fire, 1.0)
@@ -119,7 +126,7 @@ def relpsp_backward_kernel(
     a = tl.where(use, a, 0.0)
     t_o = tl.load(t_out_ptr + out, mask=use, other=0.0).to(tl.float64)
     a_t = tl.where(use, a * t_o, 0.0)
-    k_max = tl.reduce(nc, 0, _max)
+    k_max = tl.reduce(nc, 0, _MAX)
     for k in range(0, k_max):
         i = tl.load(order_ptr + row + k)
         causal = k < nc
@@ -130,4 +137,4 @@ def relpsp_backward_kernel(
             tl.atomic_add(grad_w_t_ptr + i * n_out + offs, g, mask=causal)
         if NEED_IN:
             w = tl.load(weight_t_ptr + i * n_out + offs, mask=causal, other=0.0).to(tl.float64)
-            tl.atomic_add(grad_in_ptr + row + i, tl.reduce(act * w, 0, _add))
+            tl.atomic_add(grad_in_ptr + row + i, tl.reduce(act * w, 0, _SUM))
