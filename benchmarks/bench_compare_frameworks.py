@@ -11,6 +11,16 @@ Contestants (one step = encode + forward + loss + backward + Adam step, same MNI
   read-out (membrane max over time, the Norse tutorials' decoding), cross-entropy, BPTT with
   the SuperSpike surrogate.
 - ann: Linear(784, 800) -> ReLU -> Linear(800, 10) on the pixels, cross-entropy.
+- snntorch-compile T / norse-compile T (``--compile``): the package's surrogate baselines
+  (stdbp_plugin.models.SurrogateNetwork, LIFCell + LICell read-out for Norse, Leaky(0.9) for
+  snnTorch) with every time step run through ``torch.compile`` (the "norse-compile" /
+  "snntorch-compile" models of ``stdbp compare``), on the same latency spike train; the
+  compile time is spent in the untimed warm-up step. snntorch-eager T / norse-eager T: the
+  same networks without torch.compile, the reference of the compile speed-up.
+- exact-snn (``--exact-snn``, only when the optional PyPI package ``exact-snn-nn`` is
+  installed): its ExactTTFSLinear(784, 800) -> ExactTTFSLinear(800, 10) (exact IFT gradients
+  of a current-based LIF, grid search for the spike times, ``--exact-grid`` points),
+  latency_encode(t_max=40), latency_cross_entropy.
 
 Time: median wall time of ``--repeats`` steps, contestants interleaved (one step each per
 round, order rotated) so machine load hits all alike. Memory: each contestant in a fresh
@@ -20,6 +30,7 @@ saved for backward (see common.step_memory). On CUDA: torch.cuda.max_memory_allo
 Writes benchmarks/results/frameworks.json.
 
     python benchmarks/bench_compare_frameworks.py [--threads 2] [--repeats 9] [--steps 25 100]
+        [--compile] [--exact-snn]
 """
 
 from __future__ import annotations
@@ -41,7 +52,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 RESULTS = common.RESULTS_DIR / "frameworks.json"
-MODELS = ("stdbp", "snntorch", "norse", "ann")
+PACKAGED = ("snntorch-eager", "norse-eager", "snntorch-compile", "norse-compile")
+MODELS = ("stdbp", "snntorch", "norse", "ann", *PACKAGED, "exact-snn")
+CLOCKED = ("snntorch", "norse", *PACKAGED)
 Step = Callable[[], float]
 
 
@@ -125,6 +138,42 @@ def norse_step(x: torch.Tensor, y: torch.Tensor, hidden: int, num_steps: int) ->
     return _adam_step(net, lambda: F.cross_entropy(net(latency_spike_train(x, num_steps)), y))
 
 
+def packaged_step(
+    x: torch.Tensor, y: torch.Tensor, hidden: int, num_steps: int, model: str
+) -> Step:
+    """The package's surrogate baseline ``model``: "<framework>-compile" (each time step through
+    torch.compile) or "<framework>-eager" (the same network without)."""
+    from stdbp_plugin.models import SurrogateNetwork
+
+    framework, mode = model.rsplit("-", 1)
+    net = SurrogateNetwork(
+        framework, f"{hidden}-10", (1, 28, 28), num_steps=num_steps, compile=mode == "compile"
+    ).to(x.device)
+    adapter = net.adapter
+    return _adam_step(
+        net, lambda: adapter.loss(net.run(latency_spike_train(x, num_steps)).readout, y)
+    )
+
+
+def exact_snn_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("exact_snn") is not None
+
+
+def exact_snn_step(x: torch.Tensor, y: torch.Tensor, hidden: int, grid_pts: int) -> Step:
+    """exact-snn-nn's TTFS MLP (its README's recipe: t_max 40, bias 1.5), [n_in, B] layout."""
+    import exact_snn
+
+    t_max = 40.0
+    net = nn.Sequential(
+        exact_snn.ExactTTFSLinear(784, hidden, t_max=t_max, grid_pts=grid_pts, device=x.device),
+        exact_snn.ExactTTFSLinear(hidden, 10, t_max=t_max, grid_pts=grid_pts, device=x.device),
+    )
+    t_in = exact_snn.latency_encode(x.T.contiguous(), t_max=t_max)
+    return _adam_step(net, lambda: exact_snn.latency_cross_entropy(net(t_in), y, t_max=t_max))
+
+
 def ann_step(x: torch.Tensor, y: torch.Tensor, hidden: int) -> Step:
     net = nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10)).to(x.device)
     return _adam_step(net, lambda: F.cross_entropy(net(x), y))
@@ -143,12 +192,16 @@ def make_step(config: dict) -> Step:
         return stdbp_step(x, y, config["hidden"])
     if model == "ann":
         return ann_step(x, y, config["hidden"])
+    if model == "exact-snn":
+        return exact_snn_step(x, y, config["hidden"], config.get("exact_grid", 2001))
+    if model in PACKAGED:
+        return packaged_step(x, y, config["hidden"], config["num_steps"], model)
     builder = snntorch_step if model == "snntorch" else norse_step
     return builder(x, y, config["hidden"], config["num_steps"])
 
 
 def label(config: dict) -> str:
-    t = f" T={config['num_steps']}" if config["model"] in ("snntorch", "norse") else ""
+    t = f" T={config['num_steps']}" if config["model"] in CLOCKED else ""
     return config["model"] + t
 
 
@@ -156,9 +209,9 @@ def quiet_imports(models: tuple[str, ...] = MODELS) -> None:
     """Import the frameworks ``models`` need, without Norse's torch.jit.script warnings."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-    if "norse" in models:
+    if any(m.startswith("norse") for m in models):
         import norse.torch  # noqa: F401
-    if "snntorch" in models or "norse" in models:  # both use snnTorch's latency encoder
+    if any(m in CLOCKED for m in models):  # all use snnTorch's latency encoder
         import snntorch  # noqa: F401
 
 
@@ -192,23 +245,33 @@ def measure(configs: list[dict], repeats: int) -> dict[str, dict]:
 def ratios(rows: dict[str, dict], steps: list[int]) -> dict[str, float]:
     s = rows["stdbp"]
     out = {"stdbp_ms_over_ann_ms": s["median_ms"] / rows["ann"]["median_ms"]}
-    for fw in ("snntorch", "norse"):
+    for fw in CLOCKED:
         for t in steps:
+            if f"{fw} T={t}" not in rows:
+                continue
             b = rows[f"{fw} T={t}"]
             out[f"{fw}_T{t}_ms_over_stdbp_ms"] = b["median_ms"] / s["median_ms"]
             out[f"stdbp_peak_over_{fw}_T{t}_peak"] = s["peak_mib"] / max(b["peak_mib"], 1e-9)
             out[f"stdbp_saved_over_{fw}_T{t}_saved"] = (
                 s["saved_for_backward_mib"] / b["saved_for_backward_mib"]
             )
+        eager = fw.replace("-compile", "-eager")
+        for t in steps:  # the speed-up of torch.compile on the same network
+            if fw.endswith("-compile") and f"{fw} T={t}" in rows and f"{eager} T={t}" in rows:
+                out[f"{fw}_T{t}_ms_over_{eager}_ms"] = (
+                    rows[f"{fw} T={t}"]["median_ms"] / rows[f"{eager} T={t}"]["median_ms"]
+                )
+    if "exact-snn" in rows:
+        out["exact_snn_ms_over_stdbp_ms"] = rows["exact-snn"]["median_ms"] / s["median_ms"]
     return out
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    print(f"{'contestant':<16}{'median ms':>11}{'x STDBP':>9}{'peak MiB':>10}{'saved MiB':>11}")
+    print(f"{'contestant':<24}{'median ms':>11}{'x STDBP':>9}{'peak MiB':>10}{'saved MiB':>11}")
     base = rows["stdbp"]["median_ms"]
     for name, r in rows.items():
         print(
-            f"{name:<16}{r['median_ms']:>11.1f}{r['median_ms'] / base:>9.2f}"
+            f"{name:<24}{r['median_ms']:>11.1f}{r['median_ms'] / base:>9.2f}"
             f"{r['peak_mib']:>10.1f}{r['saved_for_backward_mib']:>11.1f}"
         )
 
@@ -226,6 +289,13 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--compile", action="store_true", help="add the package's baselines, eager and compiled"
+    )
+    parser.add_argument(
+        "--exact-snn", action="store_true", help="add exact-snn-nn (skipped when not installed)"
+    )
+    parser.add_argument("--exact-grid", type=int, default=2001, help="exact-snn grid points")
     args = parser.parse_args()
     if 25 not in args.steps:
         raise ValueError(f"--steps must include 25 (the targets are set at T=25), got {args.steps}")
@@ -236,6 +306,12 @@ def main() -> None:
     base.update(seed=args.seed, threads=args.threads)
     configs = [{**base, "model": "stdbp"}, {**base, "model": "ann"}]
     configs += [{**base, "model": m, "num_steps": t} for t in args.steps for m in MODELS[1:3]]
+    if args.compile:
+        configs += [{**base, "model": m, "num_steps": t} for t in args.steps for m in PACKAGED]
+    if args.exact_snn and not exact_snn_available():
+        print("exact-snn-nn is not installed (pip install exact-snn-nn): skipping it")
+    elif args.exact_snn:
+        configs.append({**base, "model": "exact-snn", "exact_grid": args.exact_grid})
     info_before = common.machine_info(args.threads, args.device)
     print(f"784-{args.hidden}-10, batch {args.batch}; {common.load_line(info_before)}")
     rows = measure(configs, args.repeats)
