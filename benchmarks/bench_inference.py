@@ -39,13 +39,13 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import stdbp_plugin.functional as SF  # noqa: E402
-from stdbp_plugin.lightning.counting import dense_synops  # noqa: E402
 from stdbp_plugin.metrics import (  # noqa: E402
     DecisionLatency,
     FirstSpikeAccuracy,
     SpikesPerSample,
     SynapticOperations,
 )
+from stdbp_plugin.models.counting import dense_synops  # noqa: E402
 
 MODEL = common.RESULTS_DIR / "mnist_mlp_tau00625_shift2.pt"
 RESULTS = common.RESULTS_DIR / "inference.json"
