@@ -39,9 +39,10 @@ def test_conv_order_is_stable_argsort_of_each_field(bias, kernel, stride, p_sile
     gen = torch.Generator().manual_seed(hash((bias, kernel, stride, p_silent, grid)) % 2**31)
     t_map = time_map(gen, (3, 2, 7, 8), p_silent, grid)
     rows = field_rows(t_map, kernel, stride, bias)
-    expected = torch.sort(rows, dim=1, stable=True).indices
     got = numba_cpu.conv_order(t_map, kernel, stride, bias)
-    assert torch.equal(got, expected)
+    # Python's sort is stable: ties and +inf stay in index order
+    expected = [sorted(range(len(row)), key=row.__getitem__) for row in rows.tolist()]
+    assert got.tolist() == expected
 
 
 def test_kernel_with_given_order_equals_kernel_that_sorts():
@@ -66,3 +67,18 @@ def test_given_order_of_wrong_shape_is_rejected():
             torch.ones(2),
             torch.zeros(4, 5, dtype=torch.int64),
         )
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_conv_order_in_chunks_of_threads(threads):
+    """Full fields (no silent input) in several chunks: no write may spill into another row."""
+    before = torch.get_num_threads()
+    gen = torch.Generator().manual_seed(threads)
+    t_map = time_map(gen, (5, 2, 6, 6), 0.0, 0.5)
+    try:
+        torch.set_num_threads(threads)
+        got = numba_cpu.conv_order(t_map, (3, 3), (1, 1), True)
+    finally:
+        torch.set_num_threads(before)
+    rows = field_rows(t_map, (3, 3), (1, 1), True)
+    assert got.tolist() == [sorted(range(len(r)), key=r.__getitem__) for r in rows.tolist()]

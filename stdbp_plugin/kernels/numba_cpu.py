@@ -388,6 +388,7 @@ def _conv_order_serial(t_map, kh, kw, sh, sw, offset, order, start, stop):
     ys = np.empty(size, np.int64)
     xs = np.empty(size, np.int64)
     local = np.empty(size, np.int64)  # receptive-field index at window origin (0, 0)
+    buf = np.empty(order.shape[1] + 1, np.int64)
     for b in range(start, stop):
         flat = t_map[b].reshape(size)
         n = _sort_row(flat, flat_order, times, times_tmp, index_tmp)
@@ -403,13 +404,14 @@ def _conv_order_serial(t_map, kh, kw, sh, sw, offset, order, start, stop):
                 row = order[(b * h_out + oy) * w_out + ox]
                 cnt = 0
                 if offset:
-                    row[0] = 0  # the bias: an input at t = 0, first among any ties
+                    buf[0] = 0  # the bias: an input at t = 0, first among any ties
                     cnt = 1
                 shift = y0 * kw + x0
                 for m in range(n):  # branch-free compaction of the entries in the window
                     inside = (ys[m] >= y0) & (ys[m] < y0 + kh) & (xs[m] >= x0) & (xs[m] < x0 + kw)
-                    row[cnt] = local[m] - shift
+                    buf[cnt] = local[m] - shift  # buf has one spare slot for the last write
                     cnt += np.int64(inside)
+                row[:cnt] = buf[:cnt]
                 for c in range(channels):  # the silent inputs, in index order
                     for dy in range(kh):
                         for dx in range(kw):
