@@ -88,7 +88,8 @@ def relpsp_linear(
         t_in: input spike times [..., N_in], >= 0 or +inf.
         weight: [N_out, N_in] (``nn.Linear`` layout). bias: [N_out], an input spike at t = 0.
         threshold: a float, or a scalar / [N_out] tensor (may require grad). Must be > 0.
-        backend: "auto" (numba on CPU, torch elsewhere), "torch" (reference) or "numba".
+        backend: "auto" (numba on CPU, triton on CUDA, else torch), "torch" (the reference),
+            "numba" (CPU) or "triton" (CUDA; CPU only under TRITON_INTERPRET=1).
         max_inv_slope: optional clamp of 1/S_j in the backward pass. Off (None) = exact STDBP.
             A neuron that crosses with a shallow slope S_j gets a large gradient (1/S_j); the
             clamp bounds it at the price of a biased (no longer exact) gradient for those neurons.
