@@ -103,7 +103,13 @@ def _launch(device: torch.device) -> Iterator[ModuleType]:
 
 
 def _block(n_out: int) -> int:
+    """Neurons per program: n_out rounded up to a power of two, within [16, MAX_BLOCK_O]."""
     return max(16, min(MAX_BLOCK_O, 1 << max(0, n_out - 1).bit_length()))
+
+
+def _warps(block: int) -> int:
+    """One warp per 32 neurons of a block (at least one)."""
+    return max(1, block // 32)
 
 
 def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
@@ -135,6 +141,7 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
             n_in,
             n_out,
             BLOCK_O=block,
+            num_warps=_warps(block),
         )
     return ForwardResult(t_out, order, n_causal, slope)
 
@@ -177,6 +184,7 @@ def backward(
                 NEED_IN=bool(need_input_grad),
                 NEED_W=bool(need_weight_grad),
                 BLOCK_O=block,
+                num_warps=_warps(block),
             )
     g_in = grad_in.to(t_in.dtype) if need_input_grad else None
     g_w = grad_w_t.to(weight.dtype).T if need_weight_grad else None
