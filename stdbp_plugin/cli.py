@@ -272,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValueError as err:
         from stdbp_plugin.lightning.checkpoint import CheckpointError
+        from stdbp_plugin.lightning.lightning_cli import ConfigError
 
-        if not isinstance(err, CheckpointError):
+        if not isinstance(err, (CheckpointError, ConfigError)):
             raise
         print(f"{command}: error: {err}", file=sys.stderr)
         return 2

@@ -156,6 +156,27 @@ def test_unknown_command_is_one_line(tmp_path, capsys):
     assert_one_line_error(err, "stdbp: error:", "'frobnicate'")
 
 
+BAD_FIT = [
+    (["--config", "/nonexistent.yaml"], "--config", "/nonexistent.yaml"),
+    (["--trainer.max_epochs=abc"], "--trainer.max_epochs", "'abc'"),
+    (["--data.dataset=foo"], "dataset", "'foo'"),
+    (["--data.batch_size=0"], "batch_size", "0"),
+    (["--model.init_args.spec=400-abc"], "spec", "'abc'"),
+    (["--model.init_args.tau=-1"], "tau"),
+    (["--bogus", "3"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("argv", BAD_FIT, ids=lambda a: " ".join(a[0]))
+def test_fit_bad_value_is_one_line(argv, tmp_path, capsys):
+    args, *needles = argv
+    config = [] if args[0] == "--config" else ["--config", str(CONFIGS / "digits_mlp.yaml")]
+    code, err = run_in(tmp_path, ["fit", *config, *args], capsys)
+    assert code == 2
+    assert_one_line_error(err, "stdbp fit: error:", *needles)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- property tests ---------------------------------------------------------------------------
 _NOT_A_NUMBER = st.text(alphabet=string.ascii_letters + " _/", max_size=8).filter(
     lambda s: (

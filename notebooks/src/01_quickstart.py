@@ -103,7 +103,7 @@ ax_loss.set(xlabel="epoch", ylabel="mean training loss", title="loss (epoch mean
 ax.plot(range(1, epochs + 1), [a for _, a in history], marker="o")
 ax.set(xlabel="epoch", ylabel="held-out accuracy", title="STDBP on digits")
 for a in (ax_loss, ax):
-    a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    a.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 plt.show()
 
 # %% [markdown]

@@ -50,7 +50,7 @@ for r in results:
 names = [r["model"] for r in results]
 axes[1].bar(names, [r["epoch_time_s"] for r in results])
 axes[0].set(xlabel="epoch", ylabel="validation accuracy", title="accuracy")
-axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+axes[0].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 axes[1].set(ylabel="seconds", title="train time per epoch")
 axes[2].set(xlabel="decision latency (input windows)", title="when the decision is made")
 axes[0].legend()

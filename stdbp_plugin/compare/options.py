@@ -294,14 +294,16 @@ def parse_options(argv: list[str]) -> CompareOptions:
     return options
 
 
-def _one_line(message: str) -> str:
+def _one_line(message: str, dashes: bool = True) -> str:
     """jsonargparse's 'Parser key "epochs":\n  Expected a <class 'int'>. Got value: x' ->
-    "--epochs: expected an integer, got 'x'"."""
+    "--epochs: expected an integer, got 'x'" (``dashes``: --max-samples for max_samples)."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     if not lines or not lines[0].startswith('Parser key "'):
         return " ".join(lines)
-    option = "--" + lines[0].split('"')[1].replace("_", "-")
-    text = " ".join(lines[1:])
+    key = lines[0].split('"')[1]
+    option = "--" + (key.replace("_", "-") if dashes else key)
+    lines[0] = lines[0].split('":', 1)[1].strip()
+    text = " ".join(line for line in lines if line)
     got = re.search(r"(?:Got|Given) value: (.*?)(?: - |$)", text)
     value = f", got {got[1]!r}" if got else ""
     kinds = {"<class 'int'>": "an integer", "<class 'float'>": "a number"}

@@ -3,7 +3,7 @@
 Filtered (nothing else): torch's ``torch.jit.script`` deprecation warnings (raised when Norse
 is imported), torch's ``isinstance(treespec, LeafSpec)`` deprecation (raised inside Lightning's
 own ``_pytree``), Lightning's advertising tips ("💡 Tip: ...", litmodels / LitLogger) and its
-tensorboardX notices, and the "GPU/TPU/HPU available" lines of CPU runs. Warnings and errors
+tensorboardX notices, the "GPU/TPU/HPU available" lines and "Seed set to N". Warnings and errors
 about the user's run still show. ``quiet()`` is called by ``stdbp`` and by the child processes
 of ``stdbp compare``; importing ``stdbp_plugin`` changes nothing.
 """
@@ -21,11 +21,13 @@ _NOISE = (
     "GPU available:",
     "TPU available:",
     "HPU available:",
+    "Seed set to",
 )
 _LOGGERS = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",
     "lightning_utilities.core.rank_zero",
+    "lightning.fabric.utilities.seed",
 )
 
 

@@ -101,7 +101,7 @@ def _plot_accuracy(results, path: Path) -> None:
         acc = r["history"].get("val/acc", [])
         ax.plot(range(1, len(acc) + 1), acc, marker="o", label=LABELS.get(r["model"], r["model"]))
     ax.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy per epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

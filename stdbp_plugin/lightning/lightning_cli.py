@@ -15,10 +15,12 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
+from stdbp_plugin.compare.options import _one_line
 from stdbp_plugin.data import SpikingDataModule
 from stdbp_plugin.lightning.base import SpikingClassifier
 from stdbp_plugin.lightning.checkpoint import CheckpointError, check_checkpoint, reconcile_hparams
 
+COMMANDS = ("fit", "validate", "test", "predict")
 #: --ckpt_path values that name no file (Lightning resolves them itself)
 SPECIAL_CKPT = ("last", "best", "hpc", "registry")
 
@@ -30,8 +32,26 @@ def _import(class_path: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+class ConfigError(ValueError):
+    """A config or command-line value the model, data or trainer refuses (one line)."""
+
+
+def _root_message(err: BaseException) -> str:
+    """The message of the innermost cause, on one line (jsonargparse wraps the class's own
+    ValueError in a multi-line union report)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return " ".join(str(err).split())
+
+
 class STDBPCLI(LightningCLI):
     """LightningCLI of SpikingClassifier subclasses and SpikingDataModule."""
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError) as err:
+            raise ConfigError(_root_message(err)) from None
 
     def _parse_ckpt_path(self) -> None:
         """Replaces LightningCLI's (which lets the checkpoint override the config silently)."""
@@ -118,10 +138,13 @@ def run_lightning_cli(argv: list[str]) -> int:
     """``stdbp fit|validate|test|predict ...``. CheckpointError propagates (the caller prints
     it as one line). SIGTERM (which Lightning turns into a clean stop at the next batch) exits
     with 143, not Lightning's 0, so that scripts see the run did not finish."""
+    import argparse
+
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     saved = sys.argv
     sys.argv = ["stdbp"]  # argv is passed as args: LightningCLI then warns if sys.argv has more
+    no_exit = {"exit_on_error": False}
     try:
         STDBPCLI(
             SpikingClassifier,
@@ -129,7 +152,10 @@ def run_lightning_cli(argv: list[str]) -> int:
             subclass_mode_model=True,
             args=argv,
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={**no_exit, **{name: no_exit for name in COMMANDS}},
         )
+    except argparse.ArgumentError as err:
+        raise ConfigError(_one_line(str(err), dashes=False)) from None
     except SIGTERMException:
         print(f"stdbp {argv[0]}: terminated (SIGTERM); checkpoints are whole", file=sys.stderr)
         return 143
