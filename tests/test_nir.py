@@ -434,6 +434,11 @@ def test_branching_graph_and_bad_arguments_are_refused(tmp_path):
         (lambda: nn.Sequential(snn.ReLPSPLinear(4, 3)), {"dt": 0.1}, "only used with"),
         (lambda: nn.Sequential(snn.ReLPSPLinear(4, 3)), {"compat": "loihi"}, "compat must be"),
         (lambda: nn.Sequential(nn.Linear(4, 3)), {}, "convert said"),
+        (
+            lambda: nn.Sequential(snn.ReLPSPLinear(4, 3)),
+            {"sample_input": torch.rand(2, 7)},
+            r"does not run through '0' \(ReLPSPLinear\)",
+        ),
     ],
 )
 def test_export_refuses_what_it_cannot_write(model, kwargs, match):

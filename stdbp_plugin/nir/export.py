@@ -73,21 +73,21 @@ def _shapes(layers, sample: Tensor | None) -> list[tuple[tuple[int, ...], tuple[
                 "layers (one input batch, e.g. images [B, C, H, W], to find the shapes)"
             )
         n_in = rest[0].in_features
-        sample = torch.zeros(1, n_in) if isinstance(first, LatencyEncoder) else None
-        if sample is None:
-            sample = torch.full((1, n_in), float("inf"))
+        encoder = isinstance(first, LatencyEncoder)
+        sample = torch.zeros(1, n_in) if encoder else torch.full((1, n_in), float("inf"))
     out, x = [], sample.detach()
     with torch.no_grad():
         for name, m in layers:
+            training = m.training
             try:
-                training = m.training
                 y = m.eval()(x)
-                m.train(training)
             except (ValueError, RuntimeError) as err:
                 raise ValueError(
                     f"export: sample_input of shape {tuple(sample.shape)} does not run through "
                     f"{name!r} ({type(m).__name__}): {err}"
                 ) from err
+            finally:
+                m.train(training)
             out.append((tuple(x.shape[1:]), tuple(y.shape[1:])))
             x = y
     return out
