@@ -80,7 +80,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--lr", type=_positive_float, default=3e-3, help="Adam learning rate")
     p.add_argument("--tau", type=_positive_float, default=0.0625, help="loss temperature")
     p.add_argument("--horizon", type=_positive_float, default=3.0, help="latest output spike")
-    p.add_argument("--threads", type=_positive_int, default=1, help="CPU threads")
+    p.add_argument(
+        "--threads", type=_positive_int, default=1, help="CPU threads (at most the CPUs)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--save", default="stdbp_mlp.pt", help="file the trained model is saved to")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --save file")
@@ -178,7 +180,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from stdbp_plugin.compare.options import check_data
+    from stdbp_plugin.compare.options import check_data, check_threads
     from stdbp_plugin.compare.threads import set_threads
     from stdbp_plugin.data import load_dataset
     from stdbp_plugin.functional import temporal_cross_entropy
@@ -189,6 +191,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--save {save}: the file exists; add --overwrite or choose another --save"
         )
+    check_threads(args.threads)
     check_data(args.dataset, args.data_dir, args.download)
     set_threads(args.threads)
     torch.manual_seed(args.seed)

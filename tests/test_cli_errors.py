@@ -128,6 +128,7 @@ BAD_TRAIN = [
     (["--tau", "nan"], "--tau"),
     (["--horizon", "inf"], "--horizon"),
     (["--hidden", "x"], "--hidden"),
+    (["--threads", "100000"], "--threads", "at most"),
     (["--dataset", "mnist", "--data-dir", "/nonexistent"], "MNIST/raw"),
     (["--dataset", "imagenet"], "--dataset"),
 ]
@@ -187,7 +188,8 @@ _BAD = {
     "--epochs": st.integers(max_value=0).map(str) | _NOT_A_NUMBER,
     "--batch-size": st.integers(max_value=0).map(str) | st.just("1.5"),
     "--num-steps": st.integers(max_value=0).map(str) | _NOT_A_NUMBER,
-    "--threads": st.integers(max_value=0).map(str),
+    "--threads": st.integers(max_value=0).map(str)
+    | st.integers(min_value=(os.cpu_count() or 1) + 1, max_value=10**12).map(str),
     "--shift": st.integers(max_value=-1).map(str),
     "--max-samples": st.integers(max_value=1).map(str) | _NOT_A_NUMBER,
     "--dataset": _NOT_A_NUMBER.filter(lambda s: s not in ("digits", "mnist", "fashion-mnist")),

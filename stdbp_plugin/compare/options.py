@@ -9,6 +9,7 @@ with one line before anything trains.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -55,7 +56,7 @@ class CompareOptions:
         max_samples: cap of the train and test set sizes (a positive integer; default: all).
         num_steps: time steps T of the surrogate-gradient models (a positive integer).
         shift: random shifts of the training images by up to this many pixels (all models).
-        threads: CPU threads per model (a positive integer).
+        threads: CPU threads per model (1 to the number of CPUs).
         seed: random seed.
         out: report folder (report.md, results.json, plots); a run that would replace a
             non-empty folder stops before training unless --overwrite is given.
@@ -112,6 +113,7 @@ class CompareOptions:
         """Raise OptionError (one line naming the option) for any value that cannot run."""
         for name in ("epochs", "batch_size", "num_steps", "threads"):
             _positive(name, getattr(self, name))
+        check_threads(self.threads)
         if self.max_samples is not None:
             _positive("max_samples", self.max_samples, minimum=2)
         _positive("shift", self.shift, minimum=0)
@@ -218,6 +220,15 @@ def check_spec(spec: str, input_shape: tuple[int, int, int]) -> None:
         raise OptionError(
             f"--spec {spec!r}: the output layer has {layers[-1].size} neurons; the data set has "
             f"{NUM_CLASSES} classes (end the spec with -{NUM_CLASSES})"
+        )
+
+
+def check_threads(threads: int) -> None:
+    """OptionError for more threads than the machine has CPUs."""
+    cpus = os.cpu_count() or 1
+    if threads > cpus:
+        raise OptionError(
+            f"--threads: expected at most {cpus} (the CPUs of this machine), got {threads}"
         )
 
 
