@@ -95,19 +95,25 @@ def _walk_only(t_in, order, weight_t, s, p):
 
 def make_sort_new(kernel):
     sort_row = kernel._sort_row
+    n_args = sort_row.py_func.__code__.co_argcount  # 5 before the bucket order, then 6
 
     @numba.njit
     def sort_all(t_in, order):
-        times = np.empty(t_in.shape[1] + 1)
-        scratch_t = np.empty(t_in.shape[1])
-        scratch_i = np.empty(t_in.shape[1], np.int64)
+        n_in = t_in.shape[1]
+        times = np.empty(n_in + 1)
+        scratch_t = np.empty(n_in)
+        scratch_i = np.empty(n_in, np.int64)
+        counts = np.empty(n_in // 2 + 2, np.int64)
         for b in range(t_in.shape[0]):
-            sort_row(t_in[b], order[b], times, scratch_t, scratch_i)
+            if n_args == 6:
+                sort_row(t_in[b], order[b], times, scratch_t, scratch_i, counts)
+            else:
+                sort_row(t_in[b], order[b], times, scratch_t, scratch_i)
 
     return sort_all
 
 
-def phases(mods: dict, data: dict, is_new: bool) -> dict:
+def phases(mods: dict, data: dict) -> dict:
     """Callables of every phase of one version."""
     kernel, linear = mods["numba_cpu"], mods["linear"]
     tb, wb, theta = data["t_bias"], data["w_bias"], data["theta"]
@@ -125,6 +131,7 @@ def phases(mods: dict, data: dict, is_new: bool) -> dict:
     g_in = np.zeros((batch, n_in), np.float32)
     g_w = np.zeros((n_in, n_out), np.float32)
     s, p = np.empty(n_out), np.empty(n_out)
+    is_new = hasattr(kernel, "_forward_serial")  # the kernel's API since the speed work
     sort_new = make_sort_new(kernel) if is_new else None
     x, y = data["x"], data["y"]
     w1, b1, w2, b2 = (v.clone().requires_grad_() for v in data["params"])
@@ -235,7 +242,7 @@ def main() -> None:
         }
         calls = {}
         for name, mods in versions.items():
-            for phase, fn in phases(mods, data, name == "now").items():
+            for phase, fn in phases(mods, data).items():
                 calls[f"{name}/{phase}"] = fn
         calls["ann/step"] = ann_step(data)
         times = common.time_interleaved(calls, args.repeats)

@@ -76,14 +76,23 @@ def _numpy(t: Tensor) -> np.ndarray:
 
 
 RUN = 16  # the stable sort: insertion-sorted runs of this length, then merged pairwise
+BUCKET_MAX = 48  # bucket order unless a bucket would hold more than this many inputs
 
 
 @numba.njit(fastmath=False, cache=True)
-def _sort_row(t_row, order_row, times, times_tmp, index_tmp):
+def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
     """Stable argsort of one sample's times into order_row (finite inputs by time, then the
     silent ones by index, as a stable argsort puts +inf last); times[:n] = the sorted finite
-    times, times[n] = inf. Only the n finite inputs are sorted: insertion sort of runs of RUN,
-    then bottom-up merging through the scratch arrays (no allocation). Returns n."""
+    times, times[n] = inf. Only the n finite inputs are sorted, without allocation:
+
+    - bucket order: n/2 buckets of equal width between the smallest and largest time (a
+      monotone map, so buckets are in time order; ties share a bucket), a stable counting
+      scatter, then one insertion-sort pass (it only reorders within buckets): O(n) for the
+      usual spread-out or quantised times;
+    - else (a bucket fuller than BUCKET_MAX: clustered times) a merge sort: insertion-sorted
+      runs of RUN merged pairwise through the scratch arrays.
+
+    counts: int64 scratch of at least n_in // 2 + 2 entries. Returns n."""
     n_in = t_row.shape[0]
     n = 0
     for i in range(n_in):  # compaction: finite inputs in index order first
@@ -97,6 +106,45 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp):
         if not t_row[i] < np.inf:
             order_row[m] = i
             m += 1
+    times[n] = np.inf
+    if n <= 1:
+        return n
+    lo = times[0]
+    hi = times[0]
+    for a in range(1, n):
+        lo = min(lo, times[a])
+        hi = max(hi, times[a])
+    if not hi > lo:
+        return n  # all tied: index order is the stable order
+    n_buckets = n // 2 + 1
+    scale = (n_buckets - 1) / (hi - lo)
+    fullest = n  # a spread too narrow for float64 buckets: merge sort
+    if scale < np.inf:
+        counts[: n_buckets + 1] = 0
+        fullest = 0
+        for a in range(n):
+            k = min(np.int64((times[a] - lo) * scale), n_buckets - 1)
+            counts[k + 1] += 1
+            fullest = max(fullest, counts[k + 1])
+    if fullest <= BUCKET_MAX:
+        for k in range(n_buckets):
+            counts[k + 1] += counts[k]
+        for a in range(n):  # stable scatter into the scratch arrays
+            k = min(np.int64((times[a] - lo) * scale), n_buckets - 1)
+            times_tmp[counts[k]] = times[a]
+            index_tmp[counts[k]] = order_row[a]
+            counts[k] += 1
+        for a in range(n):  # insertion sort: moves inputs within their bucket only
+            v = times_tmp[a]
+            i = index_tmp[a]
+            c = a - 1
+            while c >= 0 and times[c] > v:
+                times[c + 1] = times[c]
+                order_row[c + 1] = order_row[c]
+                c -= 1
+            times[c + 1] = v
+            order_row[c + 1] = i
+        return n
     for lo in range(0, n, RUN):  # insertion sort of each run (stable)
         hi = min(lo + RUN, n)
         for a in range(lo + 1, hi):
@@ -162,6 +210,7 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
     times = np.empty(n_in + 1, np.float64)
     times_tmp = np.empty(n_in, np.float64)
     index_tmp = np.empty(n_in, np.int64)
+    counts = np.empty(n_in // 2 + 2, np.int64)
     for b in range(start, stop):
         order_b = order[b]
         if presorted:  # order given (conv_order): read the sorted finite times off it
@@ -171,7 +220,7 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
                 n += 1
             times[n] = np.inf
         else:
-            n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp)
+            n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp, counts)
         s[:] = 0.0
         p[:] = 0.0
         k_fire[:] = 0
@@ -199,12 +248,14 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
                 s[j] = s_j
                 p[j] = p_j
                 n_new += np.int64((k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
-            if n_new > 0:
+            if n_new > 0:  # record the crossings: the same test, branch-free stores
                 for j in range(n_out):
-                    if k_fire[j] == 0 and s[j] > 0.0 and s[j] * t_next - p[j] >= theta[j]:
-                        k_fire[j] = end
-                        s_fire[j] = s[j]
-                        p_fire[j] = p[j]
+                    s_j = s[j]
+                    p_j = p[j]
+                    new = (k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j])
+                    k_fire[j] = end if new else k_fire[j]
+                    s_fire[j] = s_j if new else s_fire[j]
+                    p_fire[j] = p_j if new else p_fire[j]
                 n_fired += n_new
             k = end
         for j in range(n_out):
@@ -385,13 +436,14 @@ def _conv_order_serial(t_map, kh, kw, sh, sw, offset, order, start, stop):
     times = np.empty(size + 1, np.float64)
     times_tmp = np.empty(size, np.float64)
     index_tmp = np.empty(size, np.int64)
+    counts = np.empty(size // 2 + 2, np.int64)
     ys = np.empty(size, np.int64)
     xs = np.empty(size, np.int64)
     local = np.empty(size, np.int64)  # receptive-field index at window origin (0, 0)
     buf = np.empty(order.shape[1] + 1, np.int64)
     for b in range(start, stop):
         flat = t_map[b].reshape(size)
-        n = _sort_row(flat, flat_order, times, times_tmp, index_tmp)
+        n = _sort_row(flat, flat_order, times, times_tmp, index_tmp, counts)
         for m in range(n):
             g = flat_order[m]
             c, rest = g // (height * width), g % (height * width)
