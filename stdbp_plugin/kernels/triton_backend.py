@@ -25,7 +25,7 @@ from torch import Tensor
 
 from stdbp_plugin.kernels.result import ForwardResult
 
-__all__ = ["available", "backward", "forward", "interpreter_enabled"]
+__all__ = ["available", "backward", "check_device", "forward", "interpreter_enabled"]
 
 _KERNELS: dict[bool, ModuleType] = {}
 _SOURCE = Path(__file__).with_name("triton_kernels.py")
@@ -127,7 +127,7 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     weight_t = weight.detach().t().contiguous()
     theta = threshold.detach().to(torch.float64).expand(n_out).contiguous()
     block = _block(n_out)
-    grid = (batch, triton_cdiv(n_out, block))
+    grid = (batch, _cdiv(n_out, block))
     with _launch(t_in.device) as kernels:
         kernels.relpsp_forward_kernel[grid](
             sorted_t.contiguous(),
@@ -146,7 +146,7 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     return ForwardResult(t_out, order, n_causal, slope)
 
 
-def triton_cdiv(a: int, b: int) -> int:
+def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
@@ -168,7 +168,7 @@ def backward(
     grad_w_t = torch.zeros((n_in, n_out), dtype=torch.float64, device=device)
     if batch > 0 and n_out > 0 and n_in > 0 and (need_input_grad or need_weight_grad):
         block = _block(n_out)
-        grid = (batch, triton_cdiv(n_out, block))
+        grid = (batch, _cdiv(n_out, block))
         with _launch(device) as kernels:
             kernels.relpsp_backward_kernel[grid](
                 a.detach().contiguous(),
