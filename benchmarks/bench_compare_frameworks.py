@@ -30,7 +30,7 @@ saved for backward (see common.step_memory). On CUDA: torch.cuda.max_memory_allo
 Writes benchmarks/results/frameworks.json.
 
     python benchmarks/bench_compare_frameworks.py [--threads 2] [--repeats 9] [--steps 25 100]
-        [--compile] [--exact-snn]
+        [--compile] [--exact-snn [--exact-grid 2001]] [--time-only]
 """
 
 from __future__ import annotations
@@ -224,15 +224,18 @@ def memory_child(config: dict) -> None:
     print(json.dumps(common.step_memory(make_step(config), config["device"])))
 
 
-def measure(configs: list[dict], repeats: int) -> dict[str, dict]:
-    """Median step time (interleaved) and subprocess memory of every configuration."""
+def measure(configs: list[dict], repeats: int, memory: bool = True) -> dict[str, dict]:
+    """Median step time (interleaved) and subprocess memory of every configuration (NaN
+    memory figures when ``memory`` is False)."""
     steps = {label(c): make_step(c) for c in configs}
     times = common.time_interleaved(steps, repeats, configs[0]["device"])
     rows = {}
     for c in configs:
         name = label(c)
-        print(f"  memory of {name} (fresh subprocess) ...", flush=True)
-        mem = common.memory_in_subprocess(Path(__file__), c)
+        mem = {"peak_mib": float("nan"), "saved_for_backward_mib": float("nan")}
+        if memory:
+            print(f"  memory of {name} (fresh subprocess) ...", flush=True)
+            mem = common.memory_in_subprocess(Path(__file__), c)
         rows[name] = {
             "config": c,
             "median_ms": common.median_ms(times[name]),
@@ -296,6 +299,9 @@ def main() -> None:
         "--exact-snn", action="store_true", help="add exact-snn-nn (skipped when not installed)"
     )
     parser.add_argument("--exact-grid", type=int, default=2001, help="exact-snn grid points")
+    parser.add_argument(
+        "--time-only", action="store_true", help="skip the memory subprocesses (NaN memory)"
+    )
     args = parser.parse_args()
     if 25 not in args.steps:
         raise ValueError(f"--steps must include 25 (the targets are set at T=25), got {args.steps}")
@@ -314,7 +320,7 @@ def main() -> None:
         configs.append({**base, "model": "exact-snn", "exact_grid": args.exact_grid})
     info_before = common.machine_info(args.threads, args.device)
     print(f"784-{args.hidden}-10, batch {args.batch}; {common.load_line(info_before)}")
-    rows = measure(configs, args.repeats)
+    rows = measure(configs, args.repeats, memory=not args.time_only)
     info = common.machine_info(args.threads, args.device)
     r = ratios(rows, args.steps)
     print(f"after: {common.load_line(info)}")
