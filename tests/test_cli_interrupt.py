@@ -116,3 +116,24 @@ def test_interrupted_fit_leaves_whole_checkpoints_and_resumes(signum, tmp_path, 
     monkeypatch.chdir(tmp_path)
     assert main(["fit", *common, f"--trainer.max_epochs={epoch + 2}", f"--ckpt_path={last}"]) == 0
     assert check_checkpoint(tmp_path / "version_1" / "checkpoints" / "last.ckpt")["epoch"] >= epoch
+
+
+def test_train_saves_atomically(tmp_path, monkeypatch):
+    """stdbp train's model file: written whole or not at all (an earlier one stays whole)."""
+    import torch
+
+    from stdbp_plugin.cli import save_atomic
+
+    path = tmp_path / "model.pt"
+    save_atomic({"w": torch.ones(3)}, path)
+
+    def interrupted(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_atomic({"w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
