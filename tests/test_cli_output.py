@@ -78,6 +78,7 @@ def test_quiet_filters_only_known_noise(caplog):
     with caplog.at_level(logging.INFO, logger=logger.name):
         logger.info("💡 Tip: For seamless cloud uploads and versioning, try installing litmodels")
         logger.info("GPU available: False, used: False")
+        logger.info("`Trainer.fit` stopped: `max_epochs=2` reached.")
         logger.info("Restoring states from the checkpoint path at x.ckpt")
     assert [r.getMessage() for r in caplog.records] == [
         "Restoring states from the checkpoint path at x.ckpt"

@@ -3,8 +3,9 @@
 Filtered (nothing else): torch's ``torch.jit.script`` deprecation warnings (raised when Norse
 is imported), torch's ``isinstance(treespec, LeafSpec)`` deprecation (raised inside Lightning's
 own ``_pytree``), Lightning's advertising tips ("💡 Tip: ...", litmodels / LitLogger) and its
-tensorboardX notices, the "GPU/TPU/HPU available" lines and "Seed set to N". Warnings and errors
-about the user's run still show. ``quiet()`` is called by ``stdbp`` and by the child processes
+tensorboardX notices, the "GPU/TPU/HPU available" lines, "Seed set to N" and the normal end
+of a fit ("`Trainer.fit` stopped: `max_epochs=N` reached"; other reasons to stop still
+show). Warnings and errors about the user's run still show. ``quiet()`` is called by ``stdbp`` and by the child processes
 of ``stdbp compare``; importing ``stdbp_plugin`` changes nothing.
 """
 
@@ -22,6 +23,7 @@ _NOISE = (
     "TPU available:",
     "HPU available:",
     "Seed set to",
+    "`Trainer.fit` stopped: `max_epochs=",
 )
 _LOGGERS = (
     "lightning.pytorch.utilities.rank_zero",
