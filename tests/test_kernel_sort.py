@@ -20,6 +20,7 @@ def sort_row(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 def rows(seed: int):
     rng = np.random.default_rng(seed)
     yield "spread", rng.random(700)
+    yield "long tail", rng.lognormal(0.0, 1.5, 800)  # late times share the last bucket
     yield "quantised", np.floor(rng.random(784) * 256) / 256  # MNIST-like ties
     yield "outlier", np.concatenate([rng.random(300) * 1e-3, [50.0]])  # one full bucket
     yield "narrow", np.arange(200)[::-1] * 5e-324  # bucket width overflows: merge sort

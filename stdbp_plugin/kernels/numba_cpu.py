@@ -85,8 +85,9 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
     silent ones by index, as a stable argsort puts +inf last); times[:n] = the sorted finite
     times, times[n] = inf. Only the n finite inputs are sorted, without allocation:
 
-    - bucket order: n/2 buckets of equal width between the smallest and largest time (a
-      monotone map, so buckets are in time order; ties share a bucket), a stable counting
+    - bucket order: n/2 buckets of equal width from the smallest time to the largest, or to
+      4x the mean's distance when sooner (a monotone map, so buckets are in time order;
+      ties share a bucket; later times go to the last bucket), a stable counting
       scatter, then one insertion-sort pass (it only reorders within buckets): O(n) for the
       usual spread-out or quantised times;
     - else (a bucket fuller than BUCKET_MAX: clustered times) a merge sort: insertion-sorted
@@ -111,11 +112,16 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
         return n
     lo = times[0]
     hi = times[0]
-    for a in range(1, n):
+    total = 0.0
+    for a in range(n):
         lo = min(lo, times[a])
         hi = max(hi, times[a])
+        total += times[a]
     if not hi > lo:
         return n  # all tied: index order is the stable order
+    # a long tail (hidden layers' late spikes) would crowd the rest into a few buckets: the
+    # buckets span [lo, lo + 4 (mean - lo)] at most, later times share the last bucket
+    hi = min(hi, lo + 4.0 * (total / n - lo))
     n_buckets = n // 2 + 1
     scale = (n_buckets - 1) / (hi - lo)
     fullest = n  # a spread too narrow for float64 buckets: merge sort
