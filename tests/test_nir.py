@@ -283,6 +283,23 @@ def test_exports_the_spec_network_of_the_lightning_path():
     assert [type(m) for m in back] == [*kinds, snn.ReLPSPLinear, snn.ReLPSPLinear]
 
 
+def test_exports_a_norse_model_with_relpsp_cells_through_convert():
+    norse = pytest.importorskip("norse.torch")
+    from stdbp_plugin.conversion import convert
+    from stdbp_plugin.functional import spikes_to_times
+    from stdbp_plugin.norse import ReLPSPCell
+
+    torch.manual_seed(16)
+    clock = norse.SequentialState(nn.Linear(10, 8), ReLPSPCell(), nn.Linear(8, 3), ReLPSPCell())
+    trains = (torch.rand(30, 5, 10) < 0.1).float()
+    graph = export(clock, trains)
+    event = convert(clock, mode="event")
+    assert graph.metadata["stdbp_plugin.input_dt"] == event.dt == 1e-3
+    t_out = event(trains)[1]
+    assert torch.isfinite(t_out).any()
+    assert torch.equal(load(graph)(spikes_to_times(trains, event.dt)), t_out)
+
+
 def test_exports_a_clock_driven_drop_in_model_through_convert():
     pytest.importorskip("snntorch")
     from stdbp_plugin.conversion import convert
