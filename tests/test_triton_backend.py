@@ -220,3 +220,24 @@ def test_backend_resolution(monkeypatch):
         resolve_backend("triton", torch.device("cpu"))
     with pytest.raises(ValueError, match="backend='triton'"):
         relpsp_linear(torch.zeros(1, 2), torch.ones(1, 2), backend="triton")
+
+
+def test_runs_inside_torch_compile():
+    """Under torch.compile the launches run eagerly (a graph break), with the eager results."""
+    t, w, bias, theta = make_case(6, 4, 10, 5, silent=0.3, grid=None)
+    coeff = torch.linspace(-1.0, 2.0, 20, dtype=torch.float64).reshape(4, 5)
+
+    def step(t, w, b):
+        out = relpsp_linear(t, w, b, on(theta, torch.float64), backend="triton")
+        return (torch.where(torch.isfinite(out), out, 0.0) * on(coeff, torch.float64)).sum()
+
+    torch._dynamo.reset()
+    results = []
+    for fn in (step, torch.compile(step, backend="aot_eager")):
+        ti, wi, bi = (on(x, torch.float64).requires_grad_() for x in (t, w, bias))
+        loss = fn(ti, wi, bi)
+        loss.backward()
+        results.append([x.detach().cpu() for x in (loss, ti.grad, wi.grad, bi.grad)])
+    torch._dynamo.reset()
+    for x, y in zip(*results, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)

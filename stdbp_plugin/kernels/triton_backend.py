@@ -7,7 +7,8 @@ times is torch's (stable, +inf last); the walk over them runs in one Triton prog
 
 CUDA tensors run the compiled kernels. CPU tensors run Triton's interpreter (slow: for tests
 only), and only when the environment has ``TRITON_INTERPRET=1``. The weight gradient is summed
-with float64 atomic adds, so its last bits may vary between runs on a GPU.
+with float64 atomic adds, so its last bits may vary between runs on a GPU. Under
+``torch.compile`` both functions run eagerly (a graph break), as dynamo cannot trace the launch.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def _warps(block: int) -> int:
     return max(1, block // 32)
 
 
+@torch.compiler.disable  # opaque to torch.compile: dynamo cannot trace these launches
 def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     """Exact first-crossing times. t_in [B, I], weight [O, I], threshold [O] (same device)."""
     batch, n_in = t_in.shape
@@ -150,6 +152,7 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+@torch.compiler.disable
 def backward(
     a: Tensor,
     t_in: Tensor,
