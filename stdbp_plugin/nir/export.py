@@ -74,7 +74,8 @@ def _shapes(layers, sample: Tensor | None) -> list[tuple[tuple[int, ...], tuple[
             )
         n_in = rest[0].in_features
         encoder = isinstance(first, LatencyEncoder)
-        sample = torch.zeros(1, n_in) if encoder else torch.full((1, n_in), float("inf"))
+        device = rest[0].weight.device
+        sample = torch.full((1, n_in), 0.0 if encoder else float("inf"), device=device)
     out, x = [], sample.detach()
     with torch.no_grad():
         for name, m in layers:
