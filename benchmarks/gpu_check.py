@@ -450,6 +450,7 @@ def environment(device: str, sizes: dict) -> dict:
 
     info["auto_backend"] = resolve_backend("auto", torch.device(device)).__name__
     info["stdbp_plugin_version"] = stdbp_plugin.__version__
+    info["stdbp_plugin_path"] = str(Path(stdbp_plugin.__file__).parent)
     return {"ok": True, **info}
 
 
