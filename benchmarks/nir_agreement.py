@@ -12,7 +12,9 @@ exists), then on the first ``--n-test`` (1,000) MNIST test images measures:
   stepped clock-driven over the window (1.1 x the latest first output spike of the event
   model: where every class is decided), class = first output step (ties: lowest index),
   agreement with the event-driven class for each dt (float32, and float64 via ``.double()``);
-- snnTorch 1.0's reader (``import_from_nir``) on both exports: the error it raises.
+- snnTorch 1.0's reader (``import_from_nir``) on both exports: the error it raises;
+- the exact export stepped by ``stdbp_plugin.nir.simulate`` (the NIR node equations, float64)
+  for each of ``--reference-dts``: class agreement with the event model.
 
 Writes --out (JSON) and prints a Markdown table for docs/nir.md.
 """
@@ -38,7 +40,7 @@ from torch import nn  # noqa: E402
 import stdbp_plugin.functional as SF  # noqa: E402
 import stdbp_plugin.nn as snn  # noqa: E402
 from stdbp_plugin.data import load_split  # noqa: E402
-from stdbp_plugin.nir import export, load  # noqa: E402
+from stdbp_plugin.nir import export, first_spike_steps, load, simulate  # noqa: E402
 
 
 def build() -> nn.Sequential:
@@ -88,6 +90,19 @@ def norse_first_steps(graph, t_in: torch.Tensor, num_steps: int, dt: float, doub
             first = step if first is None else torch.minimum(first, step)
             count = (z != 0).long() if count is None else count + (z != 0).long()
     return first, int(count.max())
+
+
+def reference_first_steps(graph, t_in: torch.Tensor, num_steps: int, dt: float, chunk: int = 250):
+    """First output steps of the exact export stepped by ``stdbp_plugin.nir.simulate`` (forward
+    Euler of the NIR node equations, float64), input spikes at steps floor(t_in / dt)."""
+    k_in = torch.where(torch.isinf(t_in), -1, torch.floor(t_in / dt)).long()
+    steps = torch.arange(num_steps)[:, None, None]
+    firsts, most = [], 0
+    for i in range(0, len(t_in), chunk):
+        out = simulate(graph, k_in[i : i + chunk].unsqueeze(0) == steps, dt)
+        firsts.append(first_spike_steps(out))
+        most = max(most, int(out.sum(0).max()))
+    return torch.cat(firsts), most
 
 
 def predict_from_steps(steps: torch.Tensor) -> torch.Tensor:
@@ -142,6 +157,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--dts", default="0.05,0.02,0.01,0.005,0.002,0.001")
+    ap.add_argument("--reference-dts", default="0.01,0.002", help="NIR-equation simulator")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-float64", action="store_true", help="skip the float64 Norse runs")
@@ -215,6 +231,24 @@ def main() -> None:
             print(f"dt={dt:g} {key}: {row[key]}")
         rows.append(row)
     res["norse"] = rows
+    res["reference"] = []
+    exact = export(model)
+    for dt in [float(v) for v in args.reference_dts.split(",") if v]:
+        num_steps = int(window / dt) + 2
+        ref = torch.floor(t_out / dt).clamp(max=num_steps).nan_to_num(num_steps).long()
+        t0 = time.time()
+        steps, most = reference_first_steps(exact, t_in, num_steps, dt)
+        both = (steps < num_steps) & (ref < num_steps)
+        row = {
+            "dt": dt,
+            "steps": num_steps,
+            "class_agreement": float((predict_from_steps(steps) == cls).float().mean()),
+            "mean_abs_step_diff": float((steps - ref)[both].abs().float().mean()),
+            "max_spikes_per_output_neuron": most,
+            "seconds": round(time.time() - t0, 1),
+        }
+        print(f"reference simulator, exact export, dt={dt:g}: {row}")
+        res["reference"].append(row)
     res["command"] = " ".join(["python", "benchmarks/nir_agreement.py", *sys.argv[1:]])
     Path(args.out).write_text(json.dumps(res, indent=2))
     print(f"\nwrote {args.out}\n")

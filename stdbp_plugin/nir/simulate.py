@@ -29,27 +29,35 @@ def _t(x, like: Tensor) -> Tensor:
 
 
 def simulate(graph: nir.NIRGraph, spikes: Tensor, dt: float) -> Tensor:
-    """Output spikes [T, B, ...] of the graph for input spike trains ``spikes`` [T, B, ...]."""
+    """Output spikes [T, B, ...] (float64) of the graph for input spike trains ``spikes``
+    [T, B, ...] (any dtype, bool included; each step is cast to float64 on its own)."""
     if not (isinstance(dt, (int, float)) and dt > 0):
         raise ValueError(f"dt must be a number > 0, got {dt!r}")
     if not isinstance(spikes, Tensor) or spikes.ndim < 3:
         raise ValueError("spikes must be a [T, B, ...] tensor of input spike trains")
     chain = _chain(graph)
-    like = spikes.to(torch.float64)
+    like = torch.zeros((), dtype=torch.float64, device=spikes.device)  # dtype / device of the run
+    cache: dict[tuple[str, str], Tensor] = {}
+
+    def p(name: str, node, attr: str) -> Tensor:  # node parameters as float64 tensors, once
+        if (name, attr) not in cache:
+            cache[(name, attr)] = _t(getattr(node, attr), like)
+        return cache[(name, attr)]
+
     state: dict[str, Tensor] = {}
     outs = []
     for k in range(spikes.shape[0]):
-        x = like[k] / dt
+        x = spikes[k].to(torch.float64) / dt
         for name, node in chain:
             if isinstance(node, (nir.Linear, nir.Affine)):
-                x = x @ _t(node.weight, like).T
+                x = x @ p(name, node, "weight").T
                 if isinstance(node, nir.Affine):
-                    x = x + _t(node.bias, like)
+                    x = x + p(name, node, "bias")
             elif isinstance(node, nir.Conv2d):
                 x = F.conv2d(
                     x,
-                    _t(node.weight, like),
-                    _t(node.bias, like),
+                    p(name, node, "weight"),
+                    p(name, node, "bias"),
                     _pair(node.stride, "stride"),
                     _pair(node.padding, "padding"),
                 )
@@ -60,13 +68,13 @@ def simulate(graph: nir.NIRGraph, spikes: Tensor, dt: float) -> Tensor:
                 start, end = int(node.start_dim), int(node.end_dim)
                 x = x.flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
             elif isinstance(node, nir.I):
-                v = state.get(name, torch.zeros_like(x)) + dt * _t(node.r, like) * x
+                v = state.get(name, torch.zeros_like(x)) + dt * p(name, node, "r") * x
                 state[name] = v
                 x = v
             elif isinstance(node, nir.IF):
-                v = state.get(name, torch.zeros_like(x)) + dt * _t(node.r, like) * x
-                z = v > _t(node.v_threshold, like)
-                state[name] = torch.where(z, _t(node.v_reset, like).expand_as(v), v)
+                v = state.get(name, torch.zeros_like(x)) + dt * p(name, node, "r") * x
+                z = v > p(name, node, "v_threshold")
+                state[name] = torch.where(z, p(name, node, "v_reset").expand_as(v), v)
                 x = z.to(like.dtype) / dt
             else:
                 raise ValueError(
