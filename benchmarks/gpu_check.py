@@ -532,6 +532,17 @@ def child_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill a section's process and everything it started (its own process group)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        proc.kill()
+    proc.wait()
+
+
 def write(out: Path, report: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -622,13 +633,15 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--result-file", str(result_file)]
             start = time.perf_counter()
             with open(log_file, "w") as fh:
-                proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: pytest, compile workers
+                )  # fmt: skip
                 try:
                     proc.wait(timeout=limit)
                     status = None
                 except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                    kill_group(proc)
                     status = f"timed out after {limit:.0f} s"
             seconds = time.perf_counter() - start
             output = log_file.read_text(errors="replace")
