@@ -1,0 +1,135 @@
+"""Train the paper's STDBP CNN (16C5-P2-32C5-P2-800-128-10) on MNIST, as mnist_cnn.yaml does.
+
+    python benchmarks/train_cnn.py --data-dir ../shared/data --out benchmarks/results/cnn_mnist
+    python benchmarks/train_cnn.py --data-dir ../shared/data --epochs 1 --limit-batches 5  # smoke
+
+The same model, data and schedule as ``stdbp fit --config integrations/lightning/mnist_cnn.yaml``
+(tau 0.0625, horizon 3, Adam lr 1e-3 with a cosine schedule, batch 64, random shifts of up to
+2 pixels, 54k/6k train/validation split of the official training set), written as a plain
+script so that it runs from the repository root without the CLI's extras. The test accuracy is
+that of the checkpoint with the best *validation* accuracy (no test-set checkpoint picking).
+Writes ``<out>.json`` (per-epoch validation accuracy, test accuracy, seconds) and ``<out>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import lightning as L  # noqa: E402
+import torch  # noqa: E402
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
+
+from stdbp_plugin.lightning import STDBPClassifier  # noqa: E402
+from stdbp_plugin.lightning.datamodule import SpikingDataModule  # noqa: E402
+
+SPEC = "16C5-P2-32C5-P2-800-128-10"
+
+
+class EpochLog(Callback):
+    """Records the validation accuracy and wall time of every epoch, and prints one line."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        acc = float(trainer.callback_metrics.get("val/acc", float("nan")))
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "val_acc": acc,
+            "seconds": time.perf_counter() - self.start,
+        }
+        self.rows.append(row)
+        print(f"epoch {row['epoch']}: val/acc {acc:.4f} ({row['seconds']:.0f} s)", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True, help="folder holding MNIST/raw")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--limit-batches", type=int, default=None, help="smoke runs only")
+    p.add_argument(
+        "--max-minutes", type=float, default=None, help="stop training cleanly after this long"
+    )
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--out", default="benchmarks/results/cnn_mnist")
+    args = p.parse_args()
+
+    L.seed_everything(0, verbose=False)
+    model = STDBPClassifier(
+        SPEC, input_shape=(1, 28, 28), tau=0.0625, horizon=3.0, lr=1e-3, scheduler="cosine"
+    )
+    data = SpikingDataModule(
+        "mnist",
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        val_split=0.0833,
+        max_shift=2,
+        num_workers=args.workers,
+    )
+    log = EpochLog()
+    best = ModelCheckpoint(monitor="val/acc", mode="max", dirpath=f"{args.out}_ckpt")
+    limit = (
+        {}
+        if args.limit_batches is None
+        else {
+            "limit_train_batches": args.limit_batches,
+            "limit_val_batches": args.limit_batches,
+            "limit_test_batches": args.limit_batches,
+        }
+    )
+    trainer = L.Trainer(
+        max_epochs=args.epochs,
+        accelerator="auto",
+        devices=1,
+        callbacks=[log, best],
+        logger=False,
+        enable_progress_bar=False,
+        max_time=None if args.max_minutes is None else {"minutes": args.max_minutes},
+        **limit,
+    )
+    trainer.fit(model, data)
+    test = trainer.test(model, data, ckpt_path="best", verbose=False)[0]
+    result = {
+        "spec": SPEC,
+        "device": str(next(model.parameters()).device),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "epochs": log.rows,
+        "best_val_acc": max(r["val_acc"] for r in log.rows),
+        "test_acc_at_best_val": float(test["test/acc"]),
+        "train_seconds": log.rows[-1]["seconds"],
+        "stopped_early_by_max_minutes": len(log.rows) < args.epochs,
+        "argv": sys.argv[1:],
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.out}.json").write_text(json.dumps(result, indent=1))
+    print(f"test accuracy (best validation checkpoint): {result['test_acc_at_best_val']:.4f}")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.plot([r["epoch"] for r in log.rows], [100 * r["val_acc"] for r in log.rows], "o-")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title(f"STDBP {SPEC}, MNIST")
+        fig.tight_layout()
+        fig.savefig(f"{args.out}.png", dpi=120)
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    main()
