@@ -663,7 +663,12 @@ def main(argv: list[str] | None = None) -> int:
             report["summary"] = summarize(report["sections"])
             report["total_s"] = time.perf_counter() - t0
             write(args.out, report)
+    report["summary"] = summarize(report["sections"])
+    report["total_s"] = time.perf_counter() - t0
     write(args.out, report)
+    for name, ms in report["summary"]["median_ms"].items():
+        ratio = report["summary"].get("ms_over_step_stdbp_triton", {}).get(name)
+        log(f"  {name:<28}{ms:>10.2f} ms" + (f"  ({ratio:.2f}x stdbp triton)" if ratio else ""))
     failed = report["summary"]["failed"]
     log(f"gpu_check: wrote {args.out} in {report['total_s']:.0f} s; failed: {failed or 'none'}")
     return 1 if failed else 0

@@ -48,3 +48,14 @@ def test_dry_run_writes_the_report(repo_root, tmp_path):
 def test_unknown_section_is_an_error(repo_root, tmp_path):
     proc = run_check(repo_root, "--device", "cpu", "--out", str(tmp_path / "x.json"), "--only", "x")
     assert proc.returncode == 2 and "unknown sections ['x']" in proc.stderr
+
+
+def test_spent_budget_is_recorded(repo_root, tmp_path):
+    out = tmp_path / "gpu.json"
+    proc = run_check(
+        repo_root, "--device", "cpu", "--out", str(out), "--only", "environment", "--budget", "1"
+    )
+    assert proc.returncode == 1
+    report = json.loads(out.read_text())
+    assert report["sections"]["environment"] == {"ok": False, "error": "not run: time budget spent"}
+    assert report["summary"]["failed"] == ["environment"]
