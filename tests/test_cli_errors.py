@@ -358,3 +358,20 @@ def test_fit_help_is_quiet(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr == "", proc.stderr
     assert "--ckpt_path" in proc.stdout
+
+
+def test_download_failure_is_one_line(tmp_path, capsys, monkeypatch):
+    """--download with no internet (simulated: torchvision's error) is one line naming the dir."""
+    import stdbp_plugin.data as data
+
+    calls = []
+
+    def offline(dataset, root, download=False):
+        calls.append(download)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://...")
+
+    monkeypatch.setattr(data, "load_dataset", offline)
+    args = ["compare", "--dataset", "mnist", "--data-dir", str(tmp_path / "d"), "--download"]
+    code, err = run_in(tmp_path, args, capsys)
+    assert code == 2 and calls == [True]
+    assert_one_line_error(err, f"--data-dir {tmp_path / 'd'}", "cannot read mnist", "downloading")
