@@ -89,5 +89,6 @@ def test_quiet_filters_only_known_noise(caplog):
         warnings.warn(
             "`torch.jit.script` is deprecated. Please switch", FutureWarning, stacklevel=1
         )
+        warnings.warn("Starting from v1.9.0, `tensorboardX` has been removed", stacklevel=1)
         warnings.warn("something about your run", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["something about your run"]
