@@ -286,6 +286,18 @@ def _dot(x, y):
     return acc
 
 
+@numba.njit(fastmath={"reassoc", "contract"}, cache=True)
+def _update_dot(act, act_t, t_i, g_row, w_row):
+    """g_row[j] += act[j] t_i - act_t[j] for all j, and return sum_j act[j] w_row[j] (summed in
+    vector lanes, as :func:`_dot`), in one pass over the neurons."""
+    acc = 0.0
+    for j in range(act.shape[0]):
+        a = act[j]
+        g_row[j] += a * t_i - act_t[j]
+        acc += a * np.float64(w_row[j])
+    return acc
+
+
 @numba.njit(parallel=True, fastmath=False, cache=True)
 def _backward_parallel(
     a, t_in, t_out, weight_t, order, n_causal, n_chunks, need_in, need_w, grad_in, grad_w_t
@@ -360,12 +372,14 @@ def _backward_rows(
                 act_t[ending[m]] = 0.0
             i = order[b, k]
             w_row = weight_t[i]
-            if need_w:
+            if need_w and need_in:  # one pass over the neurons for both
+                grad_in[b, i] = _update_dot(act, act_t, np.float64(t_in[b, i]), grad_w_t[i], w_row)
+            elif need_w:
                 t_i = np.float64(t_in[b, i])
                 g_row = grad_w_t[i]
                 for j in range(n_out):
                     g_row[j] += act[j] * t_i - act_t[j]
-            if need_in:
+            elif need_in:
                 grad_in[b, i] = _dot(act, w_row)
 
 
