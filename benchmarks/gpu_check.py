@@ -182,8 +182,8 @@ def stdbp_mlp_step(device: str, sizes: dict, backend: str):
     hidden = sizes["hidden"]
     net = nn.Sequential(
         snn_e.LatencyEncoder(),
-        snn_e.ReLPSPLinear(784, hidden, backend=backend),
-        snn_e.ReLPSPLinear(hidden, 10, backend=backend),
+        snn_e.ReLPSPLinear(784, hidden, horizon=3.0, backend=backend),
+        snn_e.ReLPSPLinear(hidden, 10, horizon=3.0, backend=backend),
     ).to(device)
     return adam_step(
         net, lambda: SF.temporal_cross_entropy(net(x), y, tau=0.5, keep_target_alive=1.0)
@@ -207,14 +207,14 @@ def stdbp_cnn_step(device: str, sizes: dict, backend: str):
     d1, d2 = sizes["cnn_dense"]
     net = nn.Sequential(
         snn_e.LatencyEncoder(),
-        snn_e.ReLPSPConv2d(1, 16, 5, backend=backend),
+        snn_e.ReLPSPConv2d(1, 16, 5, horizon=3.0, backend=backend),
         snn_e.EarliestSpikePool2d(2),
-        snn_e.ReLPSPConv2d(16, 32, 5, backend=backend),
+        snn_e.ReLPSPConv2d(16, 32, 5, horizon=3.0, backend=backend),
         snn_e.EarliestSpikePool2d(2),
         nn.Flatten(),
-        snn_e.ReLPSPLinear(flat, d1, backend=backend),
-        snn_e.ReLPSPLinear(d1, d2, backend=backend),
-        snn_e.ReLPSPLinear(d2, 10, backend=backend),
+        snn_e.ReLPSPLinear(flat, d1, horizon=3.0, backend=backend),
+        snn_e.ReLPSPLinear(d1, d2, horizon=3.0, backend=backend),
+        snn_e.ReLPSPLinear(d2, 10, horizon=3.0, backend=backend),
     ).to(device)
     return adam_step(
         net, lambda: SF.temporal_cross_entropy(net(x), y, tau=0.5, keep_target_alive=1.0)

@@ -199,7 +199,7 @@ def test_conv_path_equals_reference():
     coeff = torch.randn(2, 3, 3, 3, generator=g, dtype=torch.float64)
 
     def run(backend, device):
-        tt, ww = t.to(device).requires_grad_(), w.to(device).requires_grad_()
+        tt, ww = (x.detach().to(device).clone().requires_grad_() for x in (t, w))
         out = relpsp_conv2d(tt, ww, threshold=0.5, stride=2, padding=1, backend=backend)
         (torch.where(torch.isfinite(out), out, 0.0) * coeff.to(device)).sum().backward()
         return [x.detach().cpu() for x in (out, tt.grad, ww.grad)]

@@ -144,6 +144,7 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
             n_out,
             BLOCK_O=block,
             num_warps=_warps(block),
+            enable_fp_fusion=False,  # no FMA: the same roundings as the reference
         )
     return ForwardResult(t_out, order, n_causal, slope)
 
@@ -188,6 +189,7 @@ def backward(
                 NEED_W=bool(need_weight_grad),
                 BLOCK_O=block,
                 num_warps=_warps(block),
+                enable_fp_fusion=False,
             )
     g_in = grad_in.to(t_in.dtype) if need_input_grad else None
     g_w = grad_w_t.to(weight.dtype).T if need_weight_grad else None
