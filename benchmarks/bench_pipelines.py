@@ -195,9 +195,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv[1:] if argv is None else argv
     )
     commands = previous.get("commands", []) if previous else []
+    machines = dict(previous.get("machines", {})) if previous else {}
+    machines[command] = (
+        f"{common.load_line(before)} before, load avg {after['load_avg_1_5_15min'][0]:.1f} after"
+    )
     result = {
         "benchmark": "pipelines",
         "commands": commands + [command],
+        "machines": machines,
         "machine_before": before,
         "machine_after": after,
         "budgets": budgets,
@@ -321,10 +326,17 @@ def render_docs(result: dict) -> str:
         *result["commands"],
         "```",
         "",
-        f"Machine: {common.load_line(result['machine_before'])} before, "
-        f"load avg {result['machine_after']['load_avg_1_5_15min'][0]:.1f} after. The machine "
-        "is shared with other jobs: seconds per epoch carry that noise (read ratios within one "
-        "pipeline, measured minutes apart, with care).",
+        "Machine, per command above (the latest command's cells replace earlier ones):",
+        "",
+        *[
+            f"- `{cmd.split('bench_pipelines.py ', 1)[-1]}`: {result['machines'][cmd]}"
+            for cmd in result["commands"]
+            if cmd in result.get("machines", {})
+        ],
+        "",
+        "The machine is shared with other jobs (other engineers' builds and tests): seconds per "
+        "epoch carry that noise, up to 2x between runs of the same network (read ratios within "
+        "one pipeline, measured minutes apart, with care); accuracy is the reliable figure.",
         "",
         "Columns: test accuracy (%) on the test subset; its difference to upstream (points); "
         "seconds per training epoch and the ratio to upstream; spikes per test sample (every "

@@ -114,6 +114,7 @@ def test_bench_renders_docs_from_results(tmp_path) -> None:
         "commands": ["python benchmarks/bench_pipelines.py --train-size 10"],
         "machine_before": info,
         "machine_after": info,
+        "machines": {"python benchmarks/bench_pipelines.py --train-size 10": "load 1 before"},
         "budgets": {"snntorch_tutorial5": {"train_size": 10, "test_size": 5, "epochs": 1}},
         "results": {
             "snntorch_tutorial5": {
@@ -130,3 +131,4 @@ def test_bench_renders_docs_from_results(tmp_path) -> None:
     assert "TypeError: boom" in text
     assert "**snntorch_tutorial5 / swap**: measured: 70.0% against 80.0% upstream" in text
     assert "- self.lif1 = snn.Leaky(beta=beta)" in text
+    assert "- `--train-size 10`: load 1 before" in text  # the machine of each command
