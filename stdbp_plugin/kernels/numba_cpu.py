@@ -22,8 +22,9 @@ rank(i) < n_causal[b, j]:
     dW[j, i] += a_bj (t_bi - t_bj),     dt_in[b, i] += a_bj W[j, i]
 
 walking the sorted inputs once: a neuron's a_bj is zeroed when the walk leaves its causal prefix,
-so the inner loop always runs contiguously over all neurons (the dot product of dt_in is summed
-in vector lanes: a fixed order, not the sequential one). Each thread owns a dW buffer; the
+so the inner loop always runs contiguously over all neurons, one pass per input for both
+gradients (the dot product of dt_in is summed in vector lanes: a fixed order per length, not
+the sequential one). Each thread owns a dW buffer; the
 buffers are summed at the end (no races).
 """
 
