@@ -102,7 +102,7 @@ def main() -> None:
     test = trainer.test(model, data, ckpt_path="best", verbose=False)[0]
     result = {
         "spec": SPEC,
-        "device": str(next(model.parameters()).device),
+        "device": str(trainer.strategy.root_device),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "epochs": log.rows,
         "best_val_acc": max(r["val_acc"] for r in log.rows),
