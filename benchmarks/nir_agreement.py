@@ -7,7 +7,7 @@ exists), then on the first ``--n-test`` (1,000) MNIST test images measures:
 
 - round trip: export -> NIR file -> load, output spike times and classes against the model,
   for the MLP and for the CNN of the compare / Lightning path (STDBPNetwork
-  "16C5-P2-32C3-P2-128-10", freshly initialised);
+  "16C5-P2-32C5-P2-800-128-10", freshly initialised);
 - Norse 1.1's reader: ``norse.torch.from_nir(export(model, compat="norse", dt=dt), dt=dt)``
   stepped clock-driven over the window (1.1 x the latest first output spike of the event
   model: where every class is decided), class = first output step (ties: lowest index),
@@ -130,13 +130,13 @@ def round_trip(net: nn.Module, x: torch.Tensor, sample: torch.Tensor | None = No
 
 
 def cnn_round_trip(x: torch.Tensor, seed: int) -> dict:
-    """The round trip of the compare / Lightning CNN (STDBPNetwork "16C5-P2-32C3-P2-128-10",
+    """The round trip of the compare / Lightning CNN (STDBPNetwork "16C5-P2-32C5-P2-800-128-10",
     freshly initialised: the round trip does not depend on the weights' values)."""
     from stdbp_plugin.models.stdbp_network import STDBPNetwork
 
     torch.manual_seed(seed)
-    net = STDBPNetwork("16C5-P2-32C3-P2-128-10", (1, 28, 28)).eval()
-    return {"spec": "16C5-P2-32C3-P2-128-10", **round_trip(net, x)}
+    net = STDBPNetwork("16C5-P2-32C5-P2-800-128-10", (1, 28, 28)).eval()
+    return {"spec": "16C5-P2-32C5-P2-800-128-10", **round_trip(net, x)}
 
 
 def snntorch_reader(graph) -> str:
