@@ -22,4 +22,8 @@ def __getattr__(name: str):
 
         globals()["convert"] = convert
         return convert
+    if name == "nir":  # imports the optional nir package only when asked for
+        import importlib
+
+        return importlib.import_module("stdbp_plugin.nir")
     raise AttributeError(f"module 'stdbp_plugin' has no attribute {name!r}")
