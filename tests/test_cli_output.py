@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,3 +93,29 @@ def test_quiet_filters_only_known_noise(caplog):
         warnings.warn("Starting from v1.9.0, `tensorboardX` has been removed", stacklevel=1)
         warnings.warn("something about your run", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["something about your run"]
+
+
+def test_stdbp_test_is_quiet_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """An evaluation run (``stdbp test``) leaves no new version folder or config.yaml and does
+    not repeat ModelCheckpoint's "dirpath has changed" note; ``fit`` still logs."""
+    from stdbp_plugin.cli import main
+
+    config = str(Path(__file__).resolve().parents[1] / "integrations/lightning/digits_mlp.yaml")
+    common = ["--config", config, "--trainer.enable_progress_bar=false",
+              "--data.max_samples=64", f"--trainer.default_root_dir={tmp_path}"]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    fit = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
+           "--trainer.limit_val_batches=1", "--trainer.enable_model_summary=false"]  # fmt: skip
+    assert main(["fit", *common, *fit]) == 0
+    last = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+    assert last.is_file() and (tmp_path / "version_0" / "config.yaml").is_file()
+    before = sorted(tmp_path.rglob("*"))
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["test", *common, f"--ckpt_path={last}"]) == 0
+    out = capsys.readouterr()
+    assert "test/acc" in out.out
+    assert sorted(tmp_path.rglob("*")) == before
+    messages = [str(w.message) for w in caught] + [out.err]
+    assert not any("dirpath has changed" in m for m in messages), messages

@@ -5,7 +5,9 @@ On top of LightningCLI: ``--ckpt_path`` is read weights-only and reconciled with
 or command-line value that contradicts them is an error); the model's input shape must match
 the data's; the logger writes to ``<default_root_dir>/version_N`` (not
 ``<default_root_dir>/lightning_logs/version_N``); the progress bar counts epochs from 1; and
-``fit`` prints where its checkpoints went.
+``fit`` prints where its checkpoints went. ``validate``, ``test`` and ``predict`` write nothing
+(no logger unless the config sets one, no ``config.yaml``) and do not warn that the
+checkpoint's ``dirpath`` differs from this run's (they save no checkpoint).
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ class STDBPCLI(LightningCLI):
         from stdbp_plugin.lightning.progress import epoch_progress_bar
 
         trainer = self._get(self.config_init, "trainer", default={})
-        if trainer.get("logger") in (None, True) and "logger" not in kwargs:
+        if self.subcommand != "fit" and trainer.get("logger") is None and "logger" not in kwargs:
+            kwargs["logger"] = False  # an evaluation leaves no new version_N folder
+        elif trainer.get("logger") in (None, True) and "logger" not in kwargs:
             kwargs["logger"] = _default_logger(trainer.get("default_root_dir"))
         callbacks = trainer.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks]
@@ -139,21 +143,28 @@ def run_lightning_cli(argv: list[str]) -> int:
     it as one line). SIGTERM (which Lightning turns into a clean stop at the next batch) exits
     with 143, not Lightning's 0, so that scripts see the run did not finish."""
     import argparse
+    import warnings
 
+    from lightning.pytorch.cli import SaveConfigCallback
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     saved = sys.argv
     sys.argv = ["stdbp"]  # argv is passed as args: LightningCLI then warns if sys.argv has more
     no_exit = {"exit_on_error": False}
+    fit = bool(argv) and argv[0] == "fit"
     try:
-        STDBPCLI(
-            SpikingClassifier,
-            SpikingDataModule,
-            subclass_mode_model=True,
-            args=argv,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={**no_exit, **{name: no_exit for name in COMMANDS}},
-        )
+        with warnings.catch_warnings():
+            if not fit:  # ModelCheckpoint's note on restoring its state: moot without saving
+                warnings.filterwarnings("ignore", message=r"The dirpath has changed from ")
+            STDBPCLI(
+                SpikingClassifier,
+                SpikingDataModule,
+                subclass_mode_model=True,
+                args=argv,
+                save_config_callback=SaveConfigCallback if fit else None,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={**no_exit, **{name: no_exit for name in COMMANDS}},
+            )
     except argparse.ArgumentError as err:
         raise ConfigError(_one_line(str(err), dashes=False)) from None
     except SIGTERMException:
