@@ -146,7 +146,8 @@ def _compare_model(options) -> int:
             max_samples=options.max_samples, lr=options.lr, readout=options.readout,
             flatten=options.flatten, variants=options.variant_names(), seed=options.seed,
             threads=options.threads, data_dir=options.data_dir, max_shift=options.shift,
-            calibrate=options.calibrate, out=options.out, isolate=options.isolate,
+            calibrate=options.calibrate, out=options.out, overwrite=options.overwrite,
+            isolate=options.isolate,
             convert_options={} if options.silent_grad is None
             else {"silent_grad": options.silent_grad},
             progress=options.progress,

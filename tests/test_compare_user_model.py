@@ -218,6 +218,31 @@ def test_bad_loss_and_variants():
         load_model("no-colon")
 
 
+def test_existing_report_folder_needs_overwrite(tmp_path):
+    """Like `stdbp compare --out`: a non-empty folder stops the call before any training and is
+    left as it was; overwrite=True replaces it with the new report."""
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    calls = []
+
+    class Spy(TutorialNet):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+
+    with pytest.raises(ModelSpecError, match="out .*overwrite=True"):
+        compare_model(Spy(), out=out, **TINY)
+    with pytest.raises(ModelSpecError, match="not a folder"):
+        compare_model(Spy(), out=out / "mine.txt", **TINY)
+    with pytest.raises(ModelSpecError, match="overwrite"):
+        compare_model(Spy(), out=out, overwrite="yes", **TINY)
+    assert not calls and [p.name for p in out.iterdir()] == ["mine.txt"]
+    results = compare_model(Spy(), variants=("user",), out=out, overwrite=True, **TINY)
+    assert calls and results[0]["model"] == "user"
+    assert not (out / "mine.txt").exists() and (out / "report.md").is_file()
+
+
 def test_direct_encoding_skips_event_with_reason():
     results = compare_model(
         TutorialNet(), encoding="direct", variants=("user", "event"), out=None, **TINY

@@ -392,6 +392,7 @@ def compare_model(
     calibrate: bool = True,
     convert_options: dict | None = None,
     out: str | Path | None = "stdbp_report",
+    overwrite: bool = False,
     isolate: bool | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -430,8 +431,10 @@ def compare_model(
         calibrate: let convert calibrate thresholds on one encoded training batch.
         convert_options: more keyword arguments of ``stdbp.convert`` for both switched variants
             (e.g. ``{"silent_grad": 1.0}``, ``{"fire_fraction": 0.8}``).
-        out: report folder (None: no report). isolate: train each variant in a fresh process
-            (default: only for "module:attribute" models with a named data set).
+        out: report folder (None: no report); an existing non-empty folder stops the call
+            before training unless ``overwrite`` (then the new report replaces it atomically).
+        isolate: train each variant in a fresh process (default: only for
+            "module:attribute" models with a named data set).
 
     Returns:
         One dict per variant, in order: the figures of ``stdbp compare`` (test_acc,
@@ -440,12 +443,14 @@ def compare_model(
         ``note``; a variant that could not run is ``{"model": name, "skipped": reason}``.
 
     Raises:
-        ModelSpecError (a ValueError) for a model, loss or data that does not fit.
+        ModelSpecError (a ValueError) for a model, loss or data that does not fit, or an
+        ``out`` that is a file, or a non-empty folder without ``overwrite=True``.
     """
     from stdbp_plugin.compare.report import print_table, write_report
     from stdbp_plugin.compare.runner import run_isolated
     from stdbp_plugin.lightning.user_model import ENCODINGS
 
+    check_out(out, overwrite)
     variants = tuple(variants)
     if not variants or any(v not in VARIANTS for v in variants):
         raise ModelSpecError(f"variants must be drawn from {VARIANTS}, got {variants!r}")
@@ -509,6 +514,24 @@ def compare_model(
         )  # fmt: skip
         log(f"report written to {Path(folder).resolve()}/report.md")
     return results
+
+
+def check_out(out: str | Path | None, overwrite: bool) -> None:
+    """The report folder ``out`` may be written: None, absent, empty, or ``overwrite``."""
+    if out is None:
+        return
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise ModelSpecError(f"out must be a folder path or None, got {out!r}")
+    if not isinstance(overwrite, bool):
+        raise ModelSpecError(f"overwrite must be True or False, got {overwrite!r}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ModelSpecError(f"out {str(out)!r} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ModelSpecError(
+            f"out {str(out)!r}: the folder already exists and is not empty; pass "
+            "overwrite=True to replace it, or choose another out"
+        )
 
 
 def conversion_section(results: list[dict]) -> str:
