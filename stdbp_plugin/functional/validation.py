@@ -6,8 +6,13 @@ import torch
 from torch import Tensor
 
 
-def check_spike_times(t: Tensor, name: str, ndim: int | tuple[int, ...]) -> None:
-    """Spike times: a float tensor with ``ndim`` dims, non-empty batch, no NaN, none negative."""
+def check_spike_times(
+    t: Tensor, name: str, ndim: int | tuple[int, ...], *, values: bool = True
+) -> None:
+    """Spike times: a float tensor with ``ndim`` dims, non-empty batch, no NaN, none negative.
+
+    The values cost one reduction (NaN fails t >= 0 too), i.e. one device sync on a GPU;
+    ``values=False`` checks the metadata only (for a caller that checks the values itself)."""
     if not isinstance(t, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of spike times, got {type(t).__name__}")
     dims = (ndim,) if isinstance(ndim, int) else ndim
@@ -19,10 +24,15 @@ def check_spike_times(t: Tensor, name: str, ndim: int | tuple[int, ...]) -> None
         raise ValueError(f"{name} must be a floating-point tensor of spike times, got {t.dtype}")
     if t.shape[0] == 0:
         raise ValueError(f"{name} has an empty batch (shape {tuple(t.shape)})")
+    if values and not bool((t >= 0).all()):
+        raise_bad_spike_times(t, name)
+
+
+def raise_bad_spike_times(t: Tensor, name: str) -> None:
+    """The error for spike times that failed t >= 0: NaN or negative."""
     if torch.isnan(t).any():
         raise ValueError(f"{name} contains NaN spike times (use +inf for 'no spike')")
-    if (t < 0).any():
-        raise ValueError(f"{name} contains negative spike times; spike times must be >= 0 or +inf")
+    raise ValueError(f"{name} contains negative spike times; spike times must be >= 0 or +inf")
 
 
 def check_same(reference: Tensor, name: str, other: Tensor | None, other_name: str) -> None:
@@ -44,8 +54,13 @@ def check_finite(t: Tensor, name: str) -> None:
         raise ValueError(f"{name} must be finite (no NaN or inf)")
 
 
-def as_threshold(threshold: float | Tensor, n_out: int, like: Tensor) -> Tensor:
-    """A scalar or per-neuron threshold as a [n_out] tensor; every entry must be > 0."""
+def as_threshold(
+    threshold: float | Tensor, n_out: int, like: Tensor, *, values: bool = True
+) -> Tensor:
+    """A scalar or per-neuron threshold as a [n_out] tensor; every entry must be finite, > 0.
+
+    A number is checked on the host; a tensor's values by one reduction (one device sync),
+    skipped when ``values=False`` (the caller checks them, see ``threshold_ok``)."""
     if isinstance(threshold, Tensor):
         check_same(like, "t_in", threshold, "threshold")
         if threshold.ndim == 0:
@@ -54,11 +69,17 @@ def as_threshold(threshold: float | Tensor, n_out: int, like: Tensor) -> Tensor:
             raise ValueError(
                 f"threshold must be a scalar or have shape ({n_out},), got {tuple(threshold.shape)}"
             )
-    else:
-        threshold = torch.full((n_out,), float(threshold), dtype=like.dtype, device=like.device)
-    if not torch.isfinite(threshold).all() or (threshold <= 0).any():
+        if values and not bool(threshold_ok(threshold)):
+            raise ValueError("threshold must be finite and > 0")
+        return threshold
+    if not 0 < float(threshold) < float("inf"):
         raise ValueError("threshold must be finite and > 0")
-    return threshold
+    return torch.full((n_out,), float(threshold), dtype=like.dtype, device=like.device)
+
+
+def threshold_ok(threshold: Tensor) -> Tensor:
+    """0-d bool tensor: every entry finite and > 0 (no host sync until it is read)."""
+    return ((threshold > 0) & (threshold < float("inf"))).all()
 
 
 def check_dt(dt: float | None, *, optional: bool = False) -> None:
