@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from stdbp_plugin.functional.known_valid import mark_valid
+
 
 def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
     """t = t_max * (1 - x) for x in [0, 1]; x <= x_min gives no spike (+inf).
@@ -20,12 +22,14 @@ def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
     if not 0.0 <= x_min < 1.0:
         raise ValueError(f"x_min must lie in [0, 1), got {x_min}")
     x = x if x.is_floating_point() else x.float()
-    if torch.isnan(x).any() or (x < 0).any() or (x > 1).any():
+    if not bool(((x >= 0) & (x <= 1)).all()):  # one reduction (one device sync); NaN fails too
         raise ValueError(
             "x must lie in [0, 1] (normalise the data first); got values outside or NaN"
         )
     t = t_max * (1.0 - x)
-    return torch.where(x <= x_min, torch.full_like(t, float("inf")), t)
+    t = torch.where(x <= x_min, torch.full_like(t, float("inf")), t)
+    # in [0, t_max] or +inf: the next layer need not read the values again (t_max = inf: NaN)
+    return mark_valid(t) if t_max < float("inf") else t
 
 
 #: The prediction of a sample whose output neurons are all silent: no class, so it never

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from stdbp_plugin.functional.linear import _ReLPSPLinear, check_linear_args
+from stdbp_plugin.functional.known_valid import is_known_valid, mark_valid
+from stdbp_plugin.functional.linear import _ReLPSPLinear, check_linear_args, check_values
 from stdbp_plugin.functional.validation import check_spike_times
 
 
@@ -29,7 +30,7 @@ def relpsp_conv2d(
     t_in [B, C, H, W] spike times; weight [O, C, kh, kw] (``nn.Conv2d`` layout); padding adds
     inputs that never spike (+inf). Returns [B, O, H_out, W_out] spike times.
     """
-    check_spike_times(t_in, "t_in", 4)
+    check_spike_times(t_in, "t_in", 4, values=False)
     if not isinstance(weight, Tensor) or weight.ndim != 4:
         raise ValueError(
             f"weight must be a 4-D tensor [O, C, kh, kw], got {getattr(weight, 'shape', weight)}"
@@ -37,6 +38,7 @@ def relpsp_conv2d(
     if t_in.shape[1] != weight.shape[1]:
         raise ValueError(f"t_in has {t_in.shape[1]} channels but weight expects {weight.shape[1]}")
     out_ch, _, kh, kw = weight.shape
+    source = t_in  # its values are checked below (a tag survives on it, not on the padded copy)
     ph, pw = _pair(padding)
     sh, sw = _pair(stride)
     if ph or pw:
@@ -49,12 +51,15 @@ def relpsp_conv2d(
     patches = F.unfold(t_in, (kh, kw), stride=(sh, sw))  # [B, C*kh*kw, L]
     rows = patches.transpose(1, 2).reshape(batch * h_out * w_out, -1)
     w_rows = weight.reshape(out_ch, -1)
-    theta, kernel = check_linear_args(rows, w_rows, bias, threshold, backend, max_inv_slope)
+    theta, kernel = check_linear_args(
+        rows, w_rows, bias, threshold, backend, max_inv_slope, values=False
+    )
+    check_values(source, "t_in", threshold, theta)
     # a backend that can (numba) sorts each sample's map once instead of every field
     order_fn = getattr(kernel, "conv_order", None)
     order = None if order_fn is None else order_fn(t_in, (kh, kw), (sh, sw), bias is not None)
     t_out = _ReLPSPLinear.apply(rows, w_rows, bias, theta, kernel, max_inv_slope, horizon, order)
-    return t_out.reshape(batch, h_out, w_out, out_ch).permute(0, 3, 1, 2)
+    return mark_valid(t_out.reshape(batch, h_out, w_out, out_ch).permute(0, 3, 1, 2))
 
 
 def earliest_spike_pool2d(
@@ -64,5 +69,6 @@ def earliest_spike_pool2d(
 
     The gradient flows to the winning input only (ties: one of them).
     """
-    check_spike_times(t_in, "t_in", (3, 4))
-    return -F.max_pool2d(-t_in, kernel_size, stride)
+    check_spike_times(t_in, "t_in", (3, 4), values=not is_known_valid(t_in))
+    # entries of a valid t_in; contiguous, so that flattening it is a view that stays trusted
+    return mark_valid((-F.max_pool2d(-t_in, kernel_size, stride)).contiguous())

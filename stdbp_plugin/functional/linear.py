@@ -5,8 +5,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from stdbp_plugin.functional.validation import as_threshold, check_same, check_spike_times
+from stdbp_plugin.functional.known_valid import is_known_valid, mark_valid
+from stdbp_plugin.functional.validation import (
+    as_threshold,
+    check_same,
+    check_spike_times,
+    raise_bad_spike_times,
+    threshold_ok,
+)
 from stdbp_plugin.kernels import resolve_backend
+
+
+def sync_is_free(device: torch.device) -> bool:
+    """Whether reading a tensor value on the host costs no device sync (CPU tensors)."""
+    return device.type == "cpu"
 
 
 class _ReLPSPLinear(torch.autograd.Function):
@@ -22,16 +34,15 @@ class _ReLPSPLinear(torch.autograd.Function):
         else:  # the caller sorted the rows already (relpsp_conv2d on the numba backend)
             t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold, order)
         # (theta + P) / S overflows to +inf when S is denormal-small: that neuron is silent
-        # (else backward computes 0 * (1/S = inf) = NaN for it)
-        overflow = torch.isinf(t_out) & (n_causal > 0)
-        if overflow.any():
-            n_causal = n_causal.masked_fill(overflow, 0)
-            slope = slope.masked_fill(overflow, 0.0)
+        # (else backward computes 0 * (1/S = inf) = NaN for it). Masked unconditionally: no
+        # host read of a value (a device sync on a GPU) in the layer's hot path.
+        # The slope of a silent neuron is never read (backward uses n_causal > 0 only).
+        silent = torch.isinf(t_out)
         if horizon is not None:
-            late = t_out > horizon
-            t_out = t_out.masked_fill(late, float("inf"))
-            n_causal = n_causal.masked_fill(late, 0)
-            slope = slope.masked_fill(late, 0.0)
+            silent = silent | (t_out > horizon)
+            t_out = t_out.masked_fill(silent, float("inf"))
+        n_causal = n_causal.masked_fill(silent, 0)
+        slope = slope.masked_fill(silent, 0.0)
         ctx.save_for_backward(t_in, weight, t_out, order, n_causal, slope)
         ctx.kernel = kernel
         ctx.has_bias = bias is not None
@@ -55,7 +66,8 @@ class _ReLPSPLinear(torch.autograd.Function):
             # A gradient that reaches a silent output (only temporal_cross_entropy's
             # keep_target_alive sends one) acts as dt_j/dw_ji = -1 for every input i that spiked.
             silent_grad = torch.where(fired, torch.zeros_like(grad), grad)
-            if silent_grad.any():
+            # on CPU a host read is free and the product is not; on a GPU the reverse
+            if not sync_is_free(grad.device) or silent_grad.any():
                 grad_w = grad_w - silent_grad.T @ torch.isfinite(t_in).to(grad.dtype)
         grad_theta = a.sum(0) if need_theta else None
         grad_b = None
@@ -98,13 +110,16 @@ def relpsp_linear(
     Returns:
         t_out [..., N_out].
     """
-    check_spike_times(t_in, "t_in", tuple(range(2, 9)))
-    theta, kernel = check_linear_args(t_in, weight, bias, threshold, backend, max_inv_slope)
+    check_spike_times(t_in, "t_in", tuple(range(2, 9)), values=False)
+    theta, kernel = check_linear_args(
+        t_in, weight, bias, threshold, backend, max_inv_slope, values=False
+    )
+    check_values(t_in, "t_in", threshold, theta)
     n_out, n_in = weight.shape
     lead = t_in.shape[:-1]
     t_flat = t_in.reshape(-1, n_in)
     t_out = _ReLPSPLinear.apply(t_flat, weight, bias, theta, kernel, max_inv_slope, horizon)
-    return t_out.reshape(*lead, n_out)
+    return mark_valid(t_out.reshape(*lead, n_out))
 
 
 def check_linear_args(
@@ -114,8 +129,11 @@ def check_linear_args(
     threshold: float | Tensor,
     backend: str,
     max_inv_slope: float | None,
+    values: bool = True,
 ):
-    """Validate relpsp_linear's arguments; returns (threshold tensor [N_out], kernel module)."""
+    """Validate relpsp_linear's arguments; returns (threshold tensor [N_out], kernel module).
+
+    ``values=False`` leaves a tensor threshold's values to :func:`check_values`."""
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError(
             f"weight must be a 2-D tensor [N_out, N_in], got {getattr(weight, 'shape', weight)}"
@@ -129,4 +147,18 @@ def check_linear_args(
         raise ValueError(f"bias must have shape ({n_out},), got {tuple(bias.shape)}")
     if max_inv_slope is not None and not max_inv_slope > 0:
         raise ValueError(f"max_inv_slope must be > 0 or None, got {max_inv_slope}")
-    return as_threshold(threshold, n_out, t_in), resolve_backend(backend, t_in.device)
+    theta = as_threshold(threshold, n_out, t_in, values=values)
+    return theta, resolve_backend(backend, t_in.device)
+
+
+def check_values(t_in: Tensor, name: str, threshold: float | Tensor, theta: Tensor) -> None:
+    """The value checks of a layer call in one reduction, i.e. at most one host read (one
+    device sync on a GPU): spike times >= 0 (no NaN) unless ``t_in`` came from one of this
+    package's layers unchanged (see known_valid), and a tensor threshold finite and > 0."""
+    ok = None if is_known_valid(t_in) else (t_in >= 0).all()
+    if isinstance(threshold, Tensor):
+        ok = threshold_ok(theta) if ok is None else ok & threshold_ok(theta)
+    if ok is not None and not bool(ok):
+        if not bool((t_in >= 0).all()):
+            raise_bad_spike_times(t_in, name)
+        raise ValueError("threshold must be finite and > 0")

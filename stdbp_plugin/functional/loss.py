@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stdbp_plugin.functional.known_valid import is_known_valid
+
 
 class _SilentIndicator(torch.autograd.Function):
     """Forward: 1 where t is +inf, else 0. Backward: passes the gradient to silent entries only,
@@ -59,7 +61,7 @@ def temporal_cross_entropy(
         )
     if t_out.shape[0] == 0:
         raise ValueError("t_out has an empty batch")
-    if torch.isnan(t_out).any():
+    if not is_known_valid(t_out) and torch.isnan(t_out).any():  # a layer's output: no NaN
         raise ValueError("t_out contains NaN spike times")
     if not isinstance(target, Tensor) or target.shape != (t_out.shape[0],):
         raise ValueError(f"target must be a LongTensor of shape ({t_out.shape[0]},)")
@@ -67,7 +69,7 @@ def temporal_cross_entropy(
         raise ValueError(f"target must hold integer class indices, got {target.dtype}")
     if target.device != t_out.device:
         raise ValueError(f"target is on {target.device} but t_out is on {t_out.device}")
-    if (target < 0).any() or (target >= t_out.shape[1]).any():
+    if not bool(((target >= 0) & (target < t_out.shape[1])).all()):  # one host read
         raise ValueError(f"target holds class indices outside [0, {t_out.shape[1]})")
     if not tau > 0:
         raise ValueError(f"tau must be > 0, got {tau}")

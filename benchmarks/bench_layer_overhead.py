@@ -1,0 +1,238 @@
+"""Per-call overhead of ``relpsp_linear`` around its kernel: host syncs and non-kernel time.
+
+On a GPU every check that reads tensor values (``bool(t.any())``, ``.item()``) waits for the
+device; the H200 check (benchmarks/results/gpu_check_h200.json) found the 784-800-10 step at
+6.4 ms with the first layer's kernels under 1 ms. This measures, on CPU, what such overhead is
+made of, for the layer code of git revision ``--before`` (loaded from git beside the current
+code, with that revision's validation, coding and loss modules) and the current one,
+interleaved:
+
+- ``syncs``: calls that read a tensor's value on the host (``__bool__``, ``item``, ``__float__``,
+  ``__int__``, ``tolist``) during one training step's forward and backward (each is one device
+  sync on a GPU), as run on CPU and as the layer runs off the CPU (``sync_is_free`` false);
+- ``step``: one training step of 784-800-10 (latency coding, two ``relpsp_linear`` layers
+  with bias, ``temporal_cross_entropy``, backward, Adam), median wall time;
+- ``kernel``: the time spent inside the numba kernel's ``forward`` / ``backward`` in that step;
+  ``overhead = step - kernel`` (Python, autograd, checks, torch ops around the kernel, Adam).
+
+    python benchmarks/bench_layer_overhead.py [--threads 1] [--repeats 15] [--before REV]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch / numba start OpenMP
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import common  # noqa: E402
+import torch  # noqa: E402
+
+BEFORE = "229390f"  # the layer code before the overhead work
+SYNC_NAMES = {"__bool__", "item", "__float__", "__int__", "tolist"}
+
+
+class SyncCounter:
+    """Counts host reads of tensor values (one device sync each on a GPU) by wrapping those
+    Tensor methods for the duration (seen from any thread, autograd's backward included)."""
+
+    def __enter__(self) -> SyncCounter:
+        self.count, self.saved = 0, {n: getattr(torch.Tensor, n) for n in SYNC_NAMES}
+        for name, method in self.saved.items():
+            setattr(torch.Tensor, name, self._counted(method))
+        return self
+
+    def _counted(self, method):
+        def wrapper(*args, **kwargs):
+            self.count += 1
+            return method(*args, **kwargs)
+
+        return wrapper
+
+    def __exit__(self, *exc) -> None:
+        for name, method in self.saved.items():
+            setattr(torch.Tensor, name, method)
+
+
+def count_syncs(forward_backward, gpu_path: bool) -> int:
+    """Host reads in one forward + backward; ``gpu_path``: as the layer runs off the CPU
+    (where it skips the reads that are free on CPU only)."""
+    from stdbp_plugin.functional import linear
+
+    free = linear.sync_is_free
+    linear.sync_is_free = (lambda device: False) if gpu_path else free
+    try:
+        with SyncCounter() as counter:
+            forward_backward()
+    finally:
+        linear.sync_is_free = free
+    return counter.count
+
+
+def load_layers(rev: str, where: Path) -> dict:
+    """functional/{linear,coding,loss}.py of ``rev``, the layer bound to that revision's
+    functional/validation.py."""
+    mods = {}
+    for name in ("validation", "linear", "coding", "loss"):
+        src = subprocess.run(
+            ["git", "show", f"{rev}:stdbp_plugin/functional/{name}.py"],
+            cwd=common.REPO_ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        file = where / f"stdbp_{rev[:8]}_{name}.py"
+        file.write_text(src)
+        spec = importlib.util.spec_from_file_location(file.stem, file)
+        mods[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mods[name])
+    for fn in ("check_spike_times", "check_same", "as_threshold"):
+        if hasattr(mods["linear"], fn):
+            setattr(mods["linear"], fn, getattr(mods["validation"], fn))
+    return {
+        "relpsp_linear": mods["linear"].relpsp_linear,
+        "latency_encode": mods["coding"].latency_encode,
+        "temporal_cross_entropy": mods["loss"].temporal_cross_entropy,
+    }
+
+
+def current_layers() -> dict:
+    from stdbp_plugin import functional as SF
+
+    names = ("relpsp_linear", "latency_encode", "temporal_cross_entropy")
+    return {name: getattr(SF, name) for name in names}
+
+
+class KernelClock:
+    """Wraps the numba kernel's forward / backward to add up the time spent inside them."""
+
+    def __init__(self, kernel) -> None:
+        self.kernel, self.total = kernel, 0.0
+        for name in ("forward", "backward"):
+            original = getattr(kernel, name)
+            setattr(kernel, name, self._timed(original))
+
+    def _timed(self, fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - start
+
+        return wrapper
+
+
+def step_fn(fns: dict, x, y, params):
+    linear, encode, loss = (
+        fns["relpsp_linear"],
+        fns["latency_encode"],
+        fns["temporal_cross_entropy"],
+    )
+    w1, b1, w2, b2 = (p.clone().requires_grad_() for p in params)
+    opt = torch.optim.Adam([w1, b1, w2, b2], lr=1e-3)
+
+    def forward_backward():
+        h = linear(encode(x), w1, b1, backend="numba")
+        out = linear(h, w2, b2, backend="numba")
+        loss(out, y).backward()
+
+    def step():
+        opt.zero_grad()
+        forward_backward()
+        opt.step()
+
+    return step, forward_backward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--before", default=BEFORE, help="git revision of the older layer code")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    common.set_threads(args.threads)
+
+    from stdbp_plugin.kernels import numba_cpu
+    from stdbp_plugin.nn import relpsp_init_
+
+    torch.manual_seed(0)
+    x, y, source = common.mnist_batch(args.batch)
+    params = (
+        relpsp_init_(torch.empty(800, 784)),
+        torch.zeros(800),
+        relpsp_init_(torch.empty(10, 800)),
+        torch.zeros(10),
+    )
+    clock = KernelClock(numba_cpu)
+    with tempfile.TemporaryDirectory() as tmp:
+        versions = {"before": load_layers(args.before, Path(tmp)), "now": current_layers()}
+        steps, syncs = {}, {}
+        for name, fns in versions.items():
+            steps[name], forward_backward = step_fn(fns, x, y, params)
+            steps[name]()  # warm up (numba compile / cache load)
+            syncs[name] = count_syncs(forward_backward, False)
+            syncs[name + "_gpu_path"] = count_syncs(forward_backward, True)
+        wall = {name: [] for name in versions}
+        kern = {name: [] for name in versions}
+        names = list(versions)
+        for r in range(args.repeats):
+            for name in names[r % 2 :] + names[: r % 2]:  # order alternates
+                clock.total = 0.0
+                start = time.perf_counter()
+                steps[name]()
+                wall[name].append(time.perf_counter() - start)
+                kern[name].append(clock.total)
+    rows = {}
+    for name in names:
+        step_ms = 1e3 * statistics.median(wall[name])
+        kernel_ms = 1e3 * statistics.median(kern[name])
+        overhead = 1e3 * statistics.median(
+            w - k for w, k in zip(wall[name], kern[name], strict=True)
+        )
+        rows[name] = {
+            "syncs_per_step": syncs[name],
+            "syncs_per_step_gpu_path": syncs[name + "_gpu_path"],
+            "step_ms": step_ms,
+            "kernel_ms": kernel_ms,
+            "overhead_ms": overhead,
+        }
+    load = os.getloadavg()
+    print(
+        f"784-800-10, batch {args.batch}, input {source}, {args.threads} thread(s), "
+        f"{args.repeats} interleaved repeats, load avg {load[0]:.1f}; before = {args.before}"
+    )
+    print(f"{'':<8}{'syncs CPU/GPU':>14}{'step ms':>10}{'kernel ms':>11}{'overhead ms':>13}")
+    for name, row in rows.items():
+        syncs_text = f"{row['syncs_per_step']}/{row['syncs_per_step_gpu_path']}"
+        print(
+            f"{name:<8}{syncs_text:>14}{row['step_ms']:>10.2f}"
+            f"{row['kernel_ms']:>11.2f}{row['overhead_ms']:>13.2f}"
+        )
+    if args.out:
+        payload = {
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "batch": args.batch,
+            "before": args.before,
+            "input": source,
+            "load_avg": load[0],
+            "rows": rows,
+        }
+        args.out.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
