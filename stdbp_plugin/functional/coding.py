@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from stdbp_plugin.functional.known_valid import mark_valid
+from stdbp_plugin.functional.known_valid import is_known_valid, mark_valid
+from stdbp_plugin.functional.validation import check_has_data, check_spike_times
 
 
 def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
@@ -17,6 +18,7 @@ def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.numel() == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)})")
+    check_has_data(x, "x")
     if not t_max > 0:
         raise ValueError(f"t_max must be > 0, got {t_max}")
     if not 0.0 <= x_min < 1.0:
@@ -44,5 +46,6 @@ def first_spike_predict(t_out: Tensor) -> Tensor:
     """
     if not isinstance(t_out, Tensor) or t_out.ndim < 1:
         raise ValueError("t_out must be a tensor [..., n_classes]")
+    check_spike_times(t_out, "t_out", tuple(range(1, 9)), values=not is_known_valid(t_out))
     pred = torch.argmin(t_out, dim=-1)
     return pred.masked_fill(torch.isinf(t_out).all(dim=-1), NO_DECISION)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stdbp_plugin.functional.known_valid import is_known_valid
+from stdbp_plugin.functional.validation import check_spike_times
 
 
 class _SilentIndicator(torch.autograd.Function):
@@ -59,10 +60,8 @@ def temporal_cross_entropy(
         raise ValueError(
             f"t_out must be a [batch, n_classes] tensor, got {getattr(t_out, 'shape', t_out)}"
         )
-    if t_out.shape[0] == 0:
-        raise ValueError("t_out has an empty batch")
-    if not is_known_valid(t_out) and torch.isnan(t_out).any():  # a layer's output: no NaN
-        raise ValueError("t_out contains NaN spike times")
+    # >= 0 or +inf, float, real data (one host read, none for a layer's own output)
+    check_spike_times(t_out, "t_out", 2, values=not is_known_valid(t_out))
     if not isinstance(target, Tensor) or target.shape != (t_out.shape[0],):
         raise ValueError(f"target must be a LongTensor of shape ({t_out.shape[0]},)")
     if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):

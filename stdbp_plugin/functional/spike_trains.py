@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from stdbp_plugin.functional.validation import check_dt, check_spike_times
+from stdbp_plugin.functional.validation import check_dt, check_has_data, check_spike_times
 
 
 class _SpikesToTimes(torch.autograd.Function):
@@ -76,8 +76,11 @@ def spikes_to_times(spikes: Tensor, dt: float = 1.0) -> Tensor:
         )
     if spikes.shape[0] == 0 or spikes.shape[1] == 0:
         raise ValueError(f"spikes must have T >= 1 and B >= 1, got shape {tuple(spikes.shape)}")
+    check_has_data(spikes, "spikes")
     if not spikes.is_floating_point():
         spikes = spikes.float()
+    if not bool(((spikes >= 0) & (spikes < float("inf"))).all()):  # one host read; NaN fails
+        raise ValueError("spikes must be finite and >= 0 (0: no spike), got NaN, inf or < 0")
     check_dt(dt)
     return _SpikesToTimes.apply(spikes, float(dt))
 

@@ -22,10 +22,17 @@ def check_spike_times(
         )
     if not t.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor of spike times, got {t.dtype}")
+    check_has_data(t, name)
     if t.shape[0] == 0:
         raise ValueError(f"{name} has an empty batch (shape {tuple(t.shape)})")
     if values and not bool((t >= 0).all()):
         raise_bad_spike_times(t, name)
+
+
+def check_has_data(t: Tensor, name: str) -> None:
+    """Not on the meta device (shapes only, no values to compute with); no host read."""
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device (shape only, no data); pass real values")
 
 
 def raise_bad_spike_times(t: Tensor, name: str) -> None:
