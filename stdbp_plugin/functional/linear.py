@@ -28,6 +28,12 @@ class _ReLPSPLinear(torch.autograd.Function):
     def forward(ctx, t_in, weight, bias, threshold, kernel, max_inv_slope, horizon, order=None):
         if bias is not None:
             t_in = torch.cat([t_in.new_zeros(t_in.shape[0], 1), t_in], dim=1)
+        if getattr(kernel, "WEIGHT_TRANSPOSED", False):
+            # [N_out, N_in] view of a contiguous [N_in, N_out] copy, the layout the kernel
+            # walks: one copy per call (bias included) shared by forward and backward
+            columns = weight.t() if bias is None else torch.cat([bias[None, :], weight.t()], 0)
+            weight = columns.contiguous().t()
+        elif bias is not None:
             weight = torch.cat([bias[:, None], weight], dim=1)
         if order is None:
             t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
@@ -41,8 +47,8 @@ class _ReLPSPLinear(torch.autograd.Function):
         if horizon is not None:
             silent = silent | (t_out > horizon)
             t_out = t_out.masked_fill(silent, float("inf"))
-        n_causal = n_causal.masked_fill(silent, 0)
-        slope = slope.masked_fill(silent, 0.0)
+        n_causal.masked_fill_(silent, 0)  # the kernel's own fresh outputs: edited in place
+        slope.masked_fill_(silent, 0.0)
         ctx.save_for_backward(t_in, weight, t_out, order, n_causal, slope)
         ctx.kernel = kernel
         ctx.has_bias = bias is not None

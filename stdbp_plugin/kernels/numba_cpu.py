@@ -76,6 +76,10 @@ def _numpy(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
+# _ReLPSPLinear hands this kernel the weight as an [O, I] view of a contiguous [I, O] tensor
+# (the transposed layout the walk reads), so neither forward nor backward copies it again.
+WEIGHT_TRANSPOSED = True
+
 RUN = 16  # the stable sort: insertion-sorted runs of this length, then merged pairwise
 BUCKET_MAX = 48  # bucket order unless a bucket would hold more than this many inputs
 
