@@ -280,8 +280,12 @@ class ClockSequence(torch.autograd.Function):
 
 def _fused_ok(current: Tensor, *state: Tensor) -> bool:
     """Whether the fused CPU loops take this call (not under torch.compile, which traces and
-    fuses the torch code instead)."""
-    return not torch.compiler.is_compiling() and _FUSED.supported(current, *state)
+    fuses the torch code instead). Setting ``_FUSED = None`` runs the torch code everywhere: the
+    tests compare the two that way."""
+    fused = _FUSED
+    return (
+        fused is not None and not torch.compiler.is_compiling() and fused.supported(current, *state)
+    )
 
 
 def _window_of(state: ClockState, silent_grad: float) -> _Window | None:
