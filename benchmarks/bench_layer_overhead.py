@@ -18,7 +18,10 @@ interleaved:
 At ``--threads 1`` the times are the calling thread's CPU time (``time.thread_time``: all the
 work runs on it, and a loaded machine's preemption does not count), else wall time.
 
-    python benchmarks/bench_layer_overhead.py [--threads 1] [--repeats 15] [--before REV]
+``--model cnn``: the same for a training step of 16C5-P2-32C5-P2-800-128-10 (batch 64; the
+kernel time then includes ``conv_order``).
+
+    python benchmarks/bench_layer_overhead.py [--model mlp|cnn] [--threads 1] [--repeats 15]
 """
 
 from __future__ import annotations
@@ -86,10 +89,10 @@ def count_syncs(forward_backward, gpu_path: bool) -> int:
 
 
 def load_layers(rev: str, where: Path) -> dict:
-    """functional/{linear,coding,loss}.py of ``rev``, the layer bound to that revision's
-    functional/validation.py."""
+    """functional/{linear,conv,coding,loss}.py of ``rev``, the layers bound to that revision's
+    functional/validation.py (and conv to its linear)."""
     mods = {}
-    for name in ("validation", "linear", "coding", "loss"):
+    for name in ("validation", "linear", "conv", "coding", "loss"):
         src = subprocess.run(
             ["git", "show", f"{rev}:stdbp_plugin/functional/{name}.py"],
             cwd=common.REPO_ROOT,
@@ -105,8 +108,13 @@ def load_layers(rev: str, where: Path) -> dict:
     for fn in ("check_spike_times", "check_same", "as_threshold"):
         if hasattr(mods["linear"], fn):
             setattr(mods["linear"], fn, getattr(mods["validation"], fn))
+    mods["conv"].check_spike_times = mods["validation"].check_spike_times
+    for fn in ("_ReLPSPLinear", "check_linear_args"):
+        setattr(mods["conv"], fn, getattr(mods["linear"], fn))
     return {
         "relpsp_linear": mods["linear"].relpsp_linear,
+        "relpsp_conv2d": mods["conv"].relpsp_conv2d,
+        "earliest_spike_pool2d": mods["conv"].earliest_spike_pool2d,
         "latency_encode": mods["coding"].latency_encode,
         "temporal_cross_entropy": mods["loss"].temporal_cross_entropy,
     }
@@ -115,7 +123,13 @@ def load_layers(rev: str, where: Path) -> dict:
 def current_layers() -> dict:
     from stdbp_plugin import functional as SF
 
-    names = ("relpsp_linear", "latency_encode", "temporal_cross_entropy")
+    names = (
+        "relpsp_linear",
+        "relpsp_conv2d",
+        "earliest_spike_pool2d",
+        "latency_encode",
+        "temporal_cross_entropy",
+    )
     return {name: getattr(SF, name) for name in names}
 
 
@@ -124,7 +138,7 @@ class KernelClock:
 
     def __init__(self, kernel) -> None:
         self.kernel, self.total = kernel, 0.0
-        for name in ("forward", "backward"):
+        for name in ("forward", "backward", "conv_order"):
             original = getattr(kernel, name)
             setattr(kernel, name, self._timed(original))
 
@@ -161,12 +175,36 @@ def step_fn(fns: dict, x, y, params):
     return step, forward_backward
 
 
+def cnn_step_fn(fns: dict, x, y, params):
+    """16C5-P2-32C5-P2-800-128-10 on [B, 1, 28, 28]: the paper's CNN."""
+    conv, pool, linear = fns["relpsp_conv2d"], fns["earliest_spike_pool2d"], fns["relpsp_linear"]
+    ws = [p.clone().requires_grad_() for p in params]
+    bs = [torch.zeros(w.shape[0], requires_grad=True) for w in ws]
+    opt = torch.optim.Adam(ws + bs, lr=1e-3)
+
+    def forward_backward():
+        h = fns["latency_encode"](x.reshape(-1, 1, 28, 28))
+        h = pool(conv(h, ws[0], bs[0], backend="numba"), 2)
+        h = pool(conv(h, ws[1], bs[1], backend="numba"), 2).flatten(1)
+        for w, b in zip(ws[2:], bs[2:], strict=True):
+            h = linear(h, w, b, backend="numba")
+        fns["temporal_cross_entropy"](h, y).backward()
+
+    def step():
+        opt.zero_grad()
+        forward_backward()
+        opt.step()
+
+    return step, forward_backward
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--before", default=BEFORE, help="git revision of the older layer code")
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=None, help="default 128 (mlp), 64 (cnn)")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     common.set_threads(args.threads)
@@ -177,19 +215,26 @@ def main() -> None:
     from stdbp_plugin.nn import relpsp_init_
 
     torch.manual_seed(0)
+    args.batch = args.batch or (128 if args.model == "mlp" else 64)
     x, y, source = common.mnist_batch(args.batch)
-    params = (
-        relpsp_init_(torch.empty(800, 784)),
-        torch.zeros(800),
-        relpsp_init_(torch.empty(10, 800)),
-        torch.zeros(10),
-    )
+    if args.model == "mlp":
+        make = step_fn
+        params = (
+            relpsp_init_(torch.empty(800, 784)),
+            torch.zeros(800),
+            relpsp_init_(torch.empty(10, 800)),
+            torch.zeros(10),
+        )
+    else:
+        make = cnn_step_fn
+        shapes = ((16, 1, 5, 5), (32, 16, 5, 5), (800, 512), (128, 800), (10, 128))
+        params = tuple(relpsp_init_(torch.empty(shape)) for shape in shapes)
     clock = KernelClock(numba_cpu)
     with tempfile.TemporaryDirectory() as tmp:
         versions = {"before": load_layers(args.before, Path(tmp)), "now": current_layers()}
         steps, syncs = {}, {}
         for name, fns in versions.items():
-            steps[name], forward_backward = step_fn(fns, x, y, params)
+            steps[name], forward_backward = make(fns, x, y, params)
             steps[name]()  # warm up (numba compile / cache load)
             syncs[name] = count_syncs(forward_backward, False)
             syncs[name + "_gpu_path"] = count_syncs(forward_backward, True)
@@ -219,7 +264,8 @@ def main() -> None:
         }
     load = os.getloadavg()
     print(
-        f"784-800-10, batch {args.batch}, input {source}, {args.threads} thread(s), "
+        f"{'784-800-10' if args.model == 'mlp' else '16C5-P2-32C5-P2-800-128-10'}, "
+        f"batch {args.batch}, input {source}, {args.threads} thread(s), "
         f"{args.repeats} interleaved repeats, load avg {load[0]:.1f}; before = {args.before}; "
         f"{'thread CPU' if args.threads == 1 else 'wall'} time"
     )
@@ -235,6 +281,7 @@ def main() -> None:
             "threads": args.threads,
             "repeats": args.repeats,
             "batch": args.batch,
+            "model": args.model,
             "before": args.before,
             "input": source,
             "load_avg": load[0],
