@@ -136,10 +136,11 @@ def test_cnn_chain_reads_only_its_input():
     assert is_known_valid(out)
 
 
-def test_latency_code_is_trusted_unless_t_max_is_infinite():
+def test_latency_code_is_trusted_and_t_max_must_be_finite():
     x = torch.rand(3, 5)
     assert is_known_valid(SF.latency_encode(x))
-    assert not is_known_valid(SF.latency_encode(x, t_max=float("inf")))
+    with pytest.raises(ValueError, match="t_max"):  # inf * (1 - 1) would be NaN
+        SF.latency_encode(x, t_max=float("inf"))
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from stdbp_plugin.functional.known_valid import is_known_valid, mark_valid
-from stdbp_plugin.functional.validation import check_has_data, check_spike_times
+from stdbp_plugin.functional.validation import check_has_data, check_number, check_spike_times
 
 
 def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
@@ -19,8 +19,8 @@ def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
     if x.numel() == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)})")
     check_has_data(x, "x")
-    if not t_max > 0:
-        raise ValueError(f"t_max must be > 0, got {t_max}")
+    check_number(t_max, "t_max")
+    check_number(x_min, "x_min", strict=False)
     if not 0.0 <= x_min < 1.0:
         raise ValueError(f"x_min must lie in [0, 1), got {x_min}")
     x = x if x.is_floating_point() else x.float()
@@ -30,8 +30,8 @@ def latency_encode(x: Tensor, t_max: float = 1.0, x_min: float = 0.0) -> Tensor:
         )
     t = t_max * (1.0 - x)
     t = torch.where(x <= x_min, torch.full_like(t, float("inf")), t)
-    # in [0, t_max] or +inf: the next layer need not read the values again (t_max = inf: NaN)
-    return mark_valid(t) if t_max < float("inf") else t
+    # in [0, t_max] or +inf (t_max finite): the next layer need not read the values again
+    return mark_valid(t)
 
 
 #: The prediction of a sample whose output neurons are all silent: no class, so it never

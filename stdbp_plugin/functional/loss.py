@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stdbp_plugin.functional.known_valid import is_known_valid
-from stdbp_plugin.functional.validation import check_spike_times
+from stdbp_plugin.functional.validation import check_number, check_spike_times
 
 
 class _SilentIndicator(torch.autograd.Function):
@@ -70,8 +70,8 @@ def temporal_cross_entropy(
         raise ValueError(f"target is on {target.device} but t_out is on {t_out.device}")
     if not bool(((target >= 0) & (target < t_out.shape[1])).all()):  # one host read
         raise ValueError(f"target holds class indices outside [0, {t_out.shape[1]})")
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
+    check_number(tau, "tau")
+    check_number(keep_target_alive, "keep_target_alive", strict=False)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     target = target.long()

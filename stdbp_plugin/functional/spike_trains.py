@@ -92,7 +92,7 @@ def times_to_spikes(t: Tensor, num_steps: int, dt: float = 1.0) -> Tensor:
     dL/dt = (dL/ds_{k+1} - dL/ds_k) / dt (dL/ds_T = 0).
     """
     check_spike_times(t, "t", tuple(range(1, 9)))
-    if not (isinstance(num_steps, int) and num_steps >= 1):
+    if not (isinstance(num_steps, int) and not isinstance(num_steps, bool) and num_steps >= 1):
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
     check_dt(dt)
     return _TimesToSpikes.apply(t, num_steps, float(dt))

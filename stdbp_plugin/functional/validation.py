@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -87,6 +89,19 @@ def as_threshold(
 def threshold_ok(threshold: Tensor) -> Tensor:
     """0-d bool tensor: every entry finite and > 0 (no host sync until it is read)."""
     return ((threshold > 0) & (threshold < float("inf"))).all()
+
+
+def check_number(value: float, name: str, *, low: float = 0.0, strict: bool = True) -> None:
+    """A real number (int, float, numpy scalar; not a bool or a string), finite, > ``low`` (``strict``)
+    or >= ``low``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and value == value and abs(value) != float("inf"):
+        ok = value > low if strict else value >= low
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, "
+                         f"got {value!r}")  # fmt: skip
 
 
 def check_dt(dt: float | None, *, optional: bool = False) -> None:
