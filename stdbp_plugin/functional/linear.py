@@ -59,9 +59,9 @@ class _ReLPSPLinear(torch.autograd.Function):
     def backward(ctx, grad_out):
         t_in, weight, t_out, order, n_causal, slope = ctx.saved_tensors
         need_t, need_w, need_b, need_theta = ctx.needs_input_grad[:4]
-        grad = torch.where(torch.isfinite(grad_out), grad_out, torch.zeros_like(grad_out))
+        grad = torch.where(torch.isfinite(grad_out), grad_out, 0.0)  # scalars: no fill tensors
         fired = n_causal > 0
-        inv_slope = torch.where(fired, 1.0 / torch.where(fired, slope, torch.ones_like(slope)), 0.0)
+        inv_slope = torch.where(fired, 1.0 / torch.where(fired, slope, 1.0), 0.0)
         if ctx.max_inv_slope is not None:
             inv_slope = inv_slope.clamp(max=ctx.max_inv_slope)
         a = grad * inv_slope
@@ -71,7 +71,7 @@ class _ReLPSPLinear(torch.autograd.Function):
         if grad_w is not None:
             # A gradient that reaches a silent output (only temporal_cross_entropy's
             # keep_target_alive sends one) acts as dt_j/dw_ji = -1 for every input i that spiked.
-            silent_grad = torch.where(fired, torch.zeros_like(grad), grad)
+            silent_grad = torch.where(fired, 0.0, grad)
             # on CPU a host read is free and the product is not; on a GPU the reverse
             if not sync_is_free(grad.device) or silent_grad.any():
                 grad_w = grad_w - silent_grad.T @ torch.isfinite(t_in).to(grad.dtype)
