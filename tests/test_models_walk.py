@@ -135,3 +135,16 @@ def test_layers_take_options_by_keyword_and_device_dtype():
     t = conv(torch.rand(1, 2, 3, 3, dtype=torch.float64))
     assert t.shape == (1, 3, 4, 4) and t.dtype == torch.float64
     assert parse_spec("2C2p1-10")[0].padding == 1
+
+
+def test_compare_offers_every_surrogate_model_compiled_or_not():
+    """`stdbp compare --models` names are STDBP plus exactly the surrogate models, and each
+    builds the classifier with its framework and compile flag."""
+    from stdbp_plugin.compare.options import MODELS
+    from stdbp_plugin.compare.train_one import CompareConfig, build_model
+
+    assert ("stdbp", *SURROGATE_MODELS) == MODELS
+    for name, options in SURROGATE_MODELS.items():
+        model = build_model(name, CompareConfig(num_steps=3), (1, 8, 8))
+        assert model.hparams.framework == options["framework"]
+        assert model.hparams.compile == options["compile"]

@@ -15,7 +15,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-MODELS = ("stdbp", "snntorch", "norse")
+#: The model names of ``stdbp compare --models``; the ``-compile`` baselines run each time step
+#: through ``torch.compile`` (stdbp_plugin.models.SURROGATE_MODELS; tested to match there).
+MODELS = ("stdbp", "snntorch", "norse", "snntorch-compile", "norse-compile")
+DEFAULT_MODELS = ("stdbp", "snntorch", "norse")
 VARIANTS = ("user", "clock", "event")
 INPUT_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}
 NUM_CLASSES = 10
@@ -50,7 +53,9 @@ class CompareOptions:
             Grammar: tokens joined by '-': '<n>' dense layer of n neurons, '<n>C<k>[p<pad>]'
             n-channel k x k convolution, 'P<k>' k x k pooling after a convolution; the last
             token is the output layer of 10 neurons (e.g. 400-10, 16C5-P2-32C3-P2-128-10).
-        models: comma-separated subset of stdbp, snntorch, norse (each at most once).
+        models: comma-separated subset of stdbp, snntorch, norse, snntorch-compile,
+            norse-compile (each at most once; the -compile baselines run every time step
+            through torch.compile, which takes a while to compile first).
         epochs: training epochs (a positive integer).
         batch_size: training batch size (a positive integer).
         max_samples: cap of the train and test set sizes (a positive integer; default: all).
@@ -86,7 +91,7 @@ class CompareOptions:
     data_dir: str | None = None
     download: bool = False
     spec: str | None = None
-    models: str = ",".join(MODELS)
+    models: str = ",".join(DEFAULT_MODELS)
     epochs: int = 10
     batch_size: int = 32
     max_samples: int | None = None

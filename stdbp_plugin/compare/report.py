@@ -22,6 +22,8 @@ LABELS = {
     "stdbp": "STDBP",
     "snntorch": "snnTorch",
     "norse": "Norse",
+    "snntorch-compile": "snnTorch (torch.compile)",
+    "norse-compile": "Norse (torch.compile)",
     "user": "your model",
     "clock": "clock (convert)",
     "event": "event (convert)",
@@ -141,7 +143,9 @@ def _plot_raster(results, path: Path) -> None:
                 times, idx = r["raster"][row]
                 ax.scatter(times, idx, s=2, color="black")
                 if not times:
-                    note = "LI read-out (no spikes)" if r["model"] == "norse" else "no spikes"
+                    note = (
+                        "LI read-out (no spikes)" if r["model"].startswith("norse") else "no spikes"
+                    )
                     ax.text(0.5, 0.5, note, ha="center", va="center", transform=ax.transAxes)
             ax.set_xlim(0, max([1.0, *(max(t) for t, _ in r["raster"] if t)]) * 1.02)
             if row == 0:

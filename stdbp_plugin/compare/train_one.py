@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-MODELS = ("stdbp", "snntorch", "norse")
+from stdbp_plugin.compare.options import MODELS
 
 
 @dataclass
@@ -38,9 +38,14 @@ def build_model(name: str, cfg: CompareConfig, input_shape: tuple[int, int, int]
 
     if name == "stdbp":
         return STDBPClassifier(spec=cfg.resolved_spec(), input_shape=input_shape)
-    if name in ("snntorch", "norse"):
+    if name in MODELS:
+        from stdbp_plugin.models import surrogate_options
+
         return SurrogateClassifier(
-            name, spec=cfg.resolved_spec(), input_shape=input_shape, num_steps=cfg.num_steps
+            **surrogate_options(name),
+            spec=cfg.resolved_spec(),
+            input_shape=input_shape,
+            num_steps=cfg.num_steps,
         )
     raise ValueError(f"model must be one of {MODELS}, got {name!r}")
 

@@ -125,7 +125,10 @@ class SurrogateNetwork(nn.Module):
         synops = spikes_in.new_zeros(batch)
         step_fn = self._step_function()
         for step in range(steps):
-            outs, states, step_synops = step_fn(spikes_in[step], states)
+            # the first step creates the states (None before): eager, so that a compiled step
+            # sees one kind of state and does not recompile for it
+            fn = step_fn if step > 0 else self._step
+            outs, states, step_synops = fn(spikes_in[step], states)
             synops = synops + step_synops
             for record, out in zip(records, outs, strict=True):
                 record.append(out)
