@@ -23,14 +23,23 @@ def _trackable(t: Tensor) -> bool:
     return not torch.compiler.is_compiling() and not t.is_inference()
 
 
+def _stamp(t: Tensor) -> tuple[int, int] | None:
+    """(version, storage address); None for a tensor without storage (a wrapper subclass)."""
+    try:
+        return t._version, t.data_ptr()
+    except RuntimeError:
+        return None
+
+
 def mark_valid(t: Tensor) -> Tensor:
     """Tag ``t`` (spike times >= 0 or +inf, no NaN, produced here) and return it. A view is
     tagged with its base, which must hold valid times only too (a reshaped layer output), so
     that other views of it (``h.flatten(1)``) are trusted as well."""
     if _trackable(t):
         for x in (t, t._base):
-            if x is not None:
-                setattr(x, _TAG, (x._version, x.data_ptr()))
+            stamp = None if x is None else _stamp(x)
+            if stamp is not None:
+                setattr(x, _TAG, stamp)
     return t
 
 
@@ -39,6 +48,8 @@ def is_known_valid(t: Tensor) -> bool:
     place since (a view shares its base's version counter)."""
     if not _trackable(t):
         return False
-    return any(
-        x is not None and getattr(x, _TAG, None) == (x._version, x.data_ptr()) for x in (t, t._base)
-    )
+    for x in (t, t._base):
+        tag = None if x is None else getattr(x, _TAG, None)
+        if tag is not None and tag == _stamp(x):
+            return True
+    return False
