@@ -268,7 +268,50 @@ def _convert_cases() -> list[Case]:
     ]
 
 
-ALL_CASES = CASES + _snntorch_cases() + _norse_cases() + _convert_cases()
+def _nir_cases() -> list[Case]:
+    if importlib.util.find_spec("nir") is None:
+        return []
+    from stdbp_plugin import nir as snir
+
+    def net():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(SN.ReLPSPLinear(4, 6), SN.ReLPSPLinear(6, 3))
+
+    graph = snir.export(net())
+    return [
+        Case(
+            "nir.export",
+            lambda g, b: {
+                "sample_input": _times(g, b, 4),
+                "dt": 1e-3,
+                "tau": 1e4,
+                "reset_gap": 1e3,
+            },  # fmt: skip
+            lambda **kw: snir.export(net(), compat="norse", **kw),
+            {"sample_input": TIMES_OK, "dt": ("huge",), "tau": ("huge",), "reset_gap": ("huge",)},
+        ),
+        Case(
+            "nir.load",
+            lambda g, b: {"t_in": _times(g, b, 4), "dt": 1.0, "readout_threshold": 1.0},
+            lambda t_in, **kw: snir.load(graph, **kw)(t_in),
+            {"t_in": TIMES_OK, "dt": ("huge",), "readout_threshold": ("huge",)},
+        ),
+        Case(
+            "nir.simulate",
+            lambda g, b: {"spikes": (torch.rand(20, b, 4, generator=g) < 0.2).float(), "dt": 0.05},
+            lambda **kw: snir.simulate(graph, **kw),
+            {"spikes": ("f64", "int"), "dt": ("huge",)},
+        ),
+        Case(
+            "nir.first_spike_steps",
+            lambda g, b: {"spikes": (torch.rand(20, b, 3, generator=g) < 0.2).float()},
+            lambda **kw: snir.first_spike_steps(**kw),
+            {"spikes": ("f64", "int")},
+        ),
+    ]
+
+
+ALL_CASES = CASES + _snntorch_cases() + _norse_cases() + _convert_cases() + _nir_cases()
 
 
 # ---- garbage ---------------------------------------------------------------------------------
@@ -350,6 +393,23 @@ KNOWN_GAPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("convert", "sample"): ("nan", "inf", "-inf", "neg", "int", "f64", "meta", "empty"),
     ("convert", "fire_fraction"): ("str", "bool"),
     ("convert", "silent_grad"): ("inf", "bool"),
+    ("nir.export", "dt"): ("inf", "bool"),
+    ("nir.export", "tau"): ("inf", "str", "bool"),
+    ("nir.export", "reset_gap"): ("inf", "str"),
+    ("nir.load", "dt"): ("inf", "bool"),
+    ("nir.load", "readout_threshold"): ("inf", "str", "bool"),
+    ("nir.simulate", "spikes"): ("nan", "inf", "-inf", "neg", "huge", "meta", "empty"),
+    ("nir.simulate", "dt"): ("inf", "bool"),
+    ("nir.first_spike_steps", "spikes"): (
+        "nan",
+        "inf",
+        "-inf",
+        "neg",
+        "huge",
+        "meta",
+        "empty",
+        "list",
+    ),
 }
 
 
