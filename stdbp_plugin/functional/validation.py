@@ -37,6 +37,23 @@ def check_has_data(t: Tensor, name: str) -> None:
         raise ValueError(f"{name} is on the meta device (shape only, no data); pass real values")
 
 
+def check_spike_trains(spikes: Tensor, name: str, min_ndim: int = 2) -> None:
+    """Time-first spike trains [T, B, ...]: a tensor with T, B >= 1 and real data whose values
+    are finite and >= 0 (0: no spike; bool / integer trains too). One reduction (host read)."""
+    if not isinstance(spikes, Tensor) or spikes.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must be a time-first tensor with >= {min_ndim} dims [T, B, ...], got "
+            f"{getattr(spikes, 'shape', type(spikes).__name__)}"
+        )
+    if spikes.shape[0] == 0 or (spikes.ndim > 1 and spikes.shape[1] == 0):
+        raise ValueError(f"{name} must have T >= 1 and B >= 1, got shape {tuple(spikes.shape)}")
+    check_has_data(spikes, name)
+    if spikes.is_floating_point() and not bool(((spikes >= 0) & (spikes < float("inf"))).all()):
+        raise ValueError(f"{name} must be finite and >= 0 (0: no spike), got NaN, inf or < 0")
+    if not spikes.is_floating_point() and spikes.dtype != torch.bool and bool((spikes < 0).any()):
+        raise ValueError(f"{name} must be >= 0 (0: no spike)")
+
+
 def raise_bad_spike_times(t: Tensor, name: str) -> None:
     """The error for spike times that failed t >= 0: NaN or negative."""
     if torch.isnan(t).any():

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stdbp_plugin.functional.validation import check_dt, check_spike_trains
 from stdbp_plugin.nir.load import _chain, _pair
 
 
@@ -31,10 +32,8 @@ def _t(x, like: Tensor) -> Tensor:
 def simulate(graph: nir.NIRGraph, spikes: Tensor, dt: float) -> Tensor:
     """Output spikes [T, B, ...] (float64) of the graph for input spike trains ``spikes``
     [T, B, ...] (any dtype, bool included; each step is cast to float64 on its own)."""
-    if not (isinstance(dt, (int, float)) and dt > 0):
-        raise ValueError(f"dt must be a number > 0, got {dt!r}")
-    if not isinstance(spikes, Tensor) or spikes.ndim < 3:
-        raise ValueError("spikes must be a [T, B, ...] tensor of input spike trains")
+    check_dt(dt)
+    check_spike_trains(spikes, "spikes", 3)
     chain = _chain(graph)
     like = torch.zeros((), dtype=torch.float64, device=spikes.device)  # dtype / device of the run
     cache: dict[tuple[str, str], Tensor] = {}
@@ -87,6 +86,7 @@ def simulate(graph: nir.NIRGraph, spikes: Tensor, dt: float) -> Tensor:
 
 def first_spike_steps(spikes: Tensor) -> Tensor:
     """Index of each neuron's first spike in [T, B, ...] trains; T where it never spikes."""
+    check_spike_trains(spikes, "spikes", 1)
     fired = spikes != 0
     first = fired.to(torch.uint8).argmax(0)
     return torch.where(fired.any(0), first, torch.full_like(first, spikes.shape[0]))
