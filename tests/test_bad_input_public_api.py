@@ -208,14 +208,17 @@ def _snntorch_cases() -> list[Case]:
         return cls(**kw)(input_)[0]
 
     neuron_args = {"input_": ("neg", "f64", "huge"), "threshold": ("huge",), "dt": ("huge",)}
+    decays = {rsnn.ReLPSP: {"beta": 0.9}, rsnn.ReLPSPLapicque: {"beta": 0.9},
+              rsnn.ReLPSPSynaptic: {"alpha": 0.9, "beta": 0.8},
+              rsnn.ReLPSPAlpha: {"alpha": 0.9, "beta": 0.8}}  # fmt: skip
     return [
         Case(
             f"snntorch.{cls.__name__}",
             lambda g, b: {"input_": torch.rand(b, 4, generator=g) * 2, "threshold": 1.0, "dt": 1.0},
-            lambda cls=cls, **kw: run(cls, beta=0.9, **kw),
+            lambda cls=cls, kw0=kw0, **kw: run(cls, **kw0, **kw),
             neuron_args,
         )
-        for cls in (rsnn.ReLPSP,)
+        for cls, kw0 in decays.items()
     ]
 
 
@@ -388,16 +391,17 @@ KNOWN_GAPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("metrics.SynapticOperations", "synops"): ("nan", "inf", "int", "meta", "empty"),
     ("snntorch.ReLPSP", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
     ("snntorch.ReLPSP", "threshold"): ("str", "bool"),
+    ("snntorch.ReLPSPLapicque", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
+    ("snntorch.ReLPSPLapicque", "threshold"): ("str", "bool"),
+    ("snntorch.ReLPSPSynaptic", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
+    ("snntorch.ReLPSPSynaptic", "threshold"): ("str", "bool"),
+    ("snntorch.ReLPSPAlpha", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
+    ("snntorch.ReLPSPAlpha", "threshold"): ("str", "bool"),
     ("norse.ReLPSPCell", "input_tensor"): ("nan", "inf", "-inf", "int", "meta", "empty"),
     ("norse.ReLPSP", "input_tensor"): ("nan", "inf", "-inf", "int", "meta"),
     ("convert", "sample"): ("nan", "inf", "-inf", "neg", "int", "f64", "meta", "empty"),
     ("convert", "fire_fraction"): ("str", "bool"),
     ("convert", "silent_grad"): ("inf", "bool"),
-    ("nir.export", "dt"): ("inf", "bool"),
-    ("nir.export", "tau"): ("inf", "str", "bool"),
-    ("nir.export", "reset_gap"): ("inf", "str"),
-    ("nir.load", "dt"): ("inf", "bool"),
-    ("nir.load", "readout_threshold"): ("inf", "str", "bool"),
 }
 
 

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 import stdbp_plugin
+from stdbp_plugin.functional.validation import check_dt, check_number
 from stdbp_plugin.nir.layers import event_chain
 from stdbp_plugin.nn import EarliestSpikePool2d, LatencyEncoder, ReLPSPConv2d, ReLPSPLinear
 
@@ -206,10 +207,9 @@ def export(
     if compat not in COMPATS:
         raise ValueError(f"compat must be one of {COMPATS}, got {compat!r}")
     if compat == "norse":
-        if not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"dt must be a number > 0 for compat='norse', got {dt!r}")
-        if not tau > 0 or not reset_gap > 1:
-            raise ValueError(f"tau must be > 0 and reset_gap > 1, got {tau}, {reset_gap}")
+        check_dt(dt)  # the reader's step: a finite number > 0
+        check_number(tau, "tau")
+        check_number(reset_gap, "reset_gap", low=1.0)
     elif dt is not None:
         raise ValueError("dt is only used with compat='norse' (the reader's step)")
     if sample_input is not None and not isinstance(sample_input, Tensor):

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from stdbp_plugin.conversion.report import ConversionReport
+from stdbp_plugin.functional.validation import check_dt, check_number
 from stdbp_plugin.nn import EarliestSpikePool2d, LatencyEncoder, ReLPSPConv2d, ReLPSPLinear
 
 WEIGHTS = (nir.Linear, nir.Affine, nir.Conv2d)
@@ -235,10 +236,8 @@ def load(
         raise ValueError(
             f"graph_or_path must be a nir.NIRGraph or a file path, got {type(graph_or_path)}"
         )
-    if not (isinstance(dt, (int, float)) and dt > 0):
-        raise ValueError(f"dt must be a number > 0, got {dt!r}")
-    if not readout_threshold > 0:
-        raise ValueError(f"readout_threshold must be > 0, got {readout_threshold}")
+    check_dt(dt)
+    check_number(readout_threshold, "readout_threshold")
     meta = _meta(graph)
     chain = _chain(graph)
     rep = ConversionReport("event", "nir", float(dt), False, 0.0)
