@@ -20,12 +20,18 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from stdbp_plugin.functional.validation import check_has_data, check_spike_times
+
 
 def _check_batch(name: str, value: Tensor, ndim: int) -> None:
+    """A ``ndim``-D tensor with real data (not on the meta device) and a non-empty batch."""
     if not isinstance(value, Tensor) or value.ndim != ndim:
         raise ValueError(
             f"{name} must be a {ndim}-D tensor, got {getattr(value, 'shape', type(value).__name__)}"
         )
+    check_has_data(value, name)
+    if value.shape[0] == 0:
+        raise ValueError(f"{name} has an empty batch (shape {tuple(value.shape)})")
 
 
 class DecisionAccuracy(Metric):
@@ -68,6 +74,13 @@ class FirstSpikeAccuracy(DecisionAccuracy):
         _check_batch("target", target, 1)
         if target.shape[0] != t_out.shape[0]:
             raise ValueError(f"target has {target.shape[0]} samples but t_out {t_out.shape[0]}")
+        check_spike_times(t_out, "t_out", 2, values=self.validate_args)
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise ValueError(f"target must hold integer class indices, got {target.dtype}")
+        if target.device != t_out.device:
+            raise ValueError(f"target is on {target.device} but t_out is on {t_out.device}")
+        if self.validate_args and not bool(((target >= 0) & (target < t_out.shape[1])).all()):
+            raise ValueError(f"target holds class indices outside [0, {t_out.shape[1]})")
         super().update(t_out.argmin(dim=1), torch.isfinite(t_out).any(dim=1), target)
 
 
@@ -92,8 +105,8 @@ class DecisionLatency(Metric):
     def update(self, latency: Tensor) -> None:
         """latency [B]: decision time of each sample, +inf where none."""
         _check_batch("latency", latency, 1)
-        if self.validate_args and torch.isnan(latency).any():
-            raise ValueError("latency contains NaN (use +inf for 'no decision')")
+        if self.validate_args and not bool((latency >= 0).all()):  # NaN fails too
+            raise ValueError("latency must be >= 0 or +inf ('no decision'), got NaN or < 0")
         finite = torch.isfinite(latency)
         self.latency_sum += torch.where(finite, latency, 0.0).to(torch.float64).sum()
         self.decided += finite.sum()
@@ -158,8 +171,8 @@ class SynapticOperations(Metric):
     def update(self, synops: Tensor) -> None:
         """synops [B]: synaptic operations of each sample."""
         _check_batch("synops", synops, 1)
-        if self.validate_args and (synops < 0).any():
-            raise ValueError("synops must be >= 0")
+        if self.validate_args and not bool(((synops >= 0) & (synops < float("inf"))).all()):
+            raise ValueError("synops must be finite and >= 0")
         self.ops += synops.to(torch.float64).sum()
         self.total += synops.numel()
 
