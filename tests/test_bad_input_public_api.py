@@ -263,7 +263,7 @@ def _convert_cases() -> list[Case]:
             },  # fmt: skip
             lambda **kw: stdbp.convert(net(), mode="clock", **kw),
             {
-                "sample": ("neg", "huge", "f64"),
+                "sample": ("huge", "f64", "int"),
                 "fire_fraction": (),
                 "silent_grad": ("zero", "huge"),
             },
@@ -393,9 +393,6 @@ KNOWN_GAPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("snntorch.ReLPSPAlpha", "threshold"): ("str", "bool"),
     ("norse.ReLPSPCell", "input_tensor"): ("nan", "inf", "-inf", "int", "meta", "empty"),
     ("norse.ReLPSP", "input_tensor"): ("nan", "inf", "-inf", "int", "meta"),
-    ("convert", "sample"): ("nan", "inf", "-inf", "neg", "int", "f64", "meta", "empty"),
-    ("convert", "fire_fraction"): ("str", "bool"),
-    ("convert", "silent_grad"): ("inf", "bool"),
 }
 
 

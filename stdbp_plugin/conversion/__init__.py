@@ -29,7 +29,12 @@ from stdbp_plugin.conversion.plan import build_event_layers
 from stdbp_plugin.conversion.report import ConversionReport
 from stdbp_plugin.conversion.walk import Leaf, data_flow, iter_leaves
 from stdbp_plugin.functional.spike_trains import spikes_to_times
-from stdbp_plugin.functional.validation import check_dt, check_silent_grad
+from stdbp_plugin.functional.validation import (
+    check_dt,
+    check_number,
+    check_silent_grad,
+    check_spike_trains,
+)
 
 MODES = ("clock", "event")
 SILENT_GRAD = 1.0
@@ -169,10 +174,11 @@ def convert(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     check_dt(dt, optional=True)
     check_silent_grad(silent_grad)
+    check_number(fire_fraction, "fire_fraction")
     if not 0.0 < fire_fraction <= 1.0:
         raise ValueError(f"fire_fraction must lie in (0, 1], got {fire_fraction}")
-    if sample is not None and (not isinstance(sample, Tensor) or sample.ndim < 2):
-        raise ValueError("sample must be a [T, B, ...] tensor of input spike trains")
+    if sample is not None:  # [T, B, ...] spike trains: finite, >= 0 (0: no spike), real data
+        check_spike_trains(sample, "sample", 2)
     adapter = adapter_for(model)
 
     def is_layer(m: nn.Module) -> bool:
@@ -237,7 +243,8 @@ def convert(
         layers, links = build_event_layers(order, converting, readout, thresholds)
         if sample is not None:
             device = next(model.parameters()).device
-            t_in = spikes_to_times(sample.to(device), dt)
+            dtype = next(model.parameters()).dtype  # a float64 / int / bool train: the model's
+            t_in = spikes_to_times(sample.to(device=device, dtype=dtype), dt)
             horizon = sample.shape[0] * dt
             thresholds = calibrate_thresholds(layers, links, t_in, horizon, fire_fraction)
         if mode == "event":

@@ -109,16 +109,18 @@ def threshold_ok(threshold: Tensor) -> Tensor:
 
 
 def check_number(value: float, name: str, *, low: float = 0.0, strict: bool = True) -> None:
-    """A real number (int, float, numpy scalar; not a bool or a string), finite, > ``low`` (``strict``)
-    or >= ``low``."""
+    """A finite real number (int, float, numpy scalar; not a bool or a string), > ``low``
+    (``strict``) or >= ``low``."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok and value == value and abs(value) != float("inf"):
         ok = value > low if strict else value >= low
     else:
         ok = False
     if not ok:
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, "
-                         f"got {value!r}")  # fmt: skip
+        raise ValueError(
+            f"{name} must be a number {'>' if strict else '>='} {low:g} (finite; not a bool or a "
+            f"string), got {value!r}"
+        )
 
 
 def check_dt(dt: float | None, *, optional: bool = False) -> None:
@@ -131,8 +133,7 @@ def check_dt(dt: float | None, *, optional: bool = False) -> None:
 
 def check_silent_grad(silent_grad: float) -> None:
     """The revival gradient of silent neurons: a number >= 0 (0 turns the revival off)."""
-    if not (isinstance(silent_grad, (int, float)) and silent_grad >= 0):
-        raise ValueError(f"silent_grad must be a number >= 0, got {silent_grad!r}")
+    check_number(silent_grad, "silent_grad", strict=False)
 
 
 def as_bias_parameter(bias: float | Tensor | None) -> torch.nn.Parameter | None:
