@@ -39,7 +39,12 @@ from stdbp_plugin.functional.clock import (
     relpsp_clock_step,
 )
 from stdbp_plugin.functional.spike_trains import spikes_to_times
-from stdbp_plugin.functional.validation import as_bias_parameter, check_dt, check_silent_grad
+from stdbp_plugin.functional.validation import (
+    as_bias_parameter,
+    check_dt,
+    check_has_data,
+    check_silent_grad,
+)
 
 
 class ReLPSPParameters(NamedTuple):
@@ -262,6 +267,9 @@ class _ReLPSPBase(nn.Module):
                 f"input_tensor must be a real tensor with >= {min_dim} dims, "
                 f"got {getattr(x, 'shape', type(x).__name__)}"
             )
+        check_has_data(x, "input_tensor")
+        if x.numel() == 0:
+            raise ValueError(f"input_tensor is empty (shape {tuple(x.shape)})")
         sparse = x.layout == torch.sparse_coo
         if x.layout != torch.strided:
             x = x.to_dense()

@@ -232,13 +232,13 @@ def _norse_cases() -> list[Case]:
             "norse.ReLPSPCell",
             lambda g, b: {"input_tensor": torch.rand(b, 4, generator=g) * 200, "dt": 1e-3},
             lambda input_tensor, **kw: rnorse.ReLPSPCell(**kw)(input_tensor)[0],
-            {"input_tensor": ("neg", "f64", "huge"), "dt": ("huge",)},
+            {"input_tensor": ("neg", "f64", "huge", "int"), "dt": ("huge",)},
         ),
         Case(
             "norse.ReLPSP",
             lambda g, b: {"input_tensor": torch.rand(6, b, 4, generator=g) * 200, "dt": 1e-3},
             lambda input_tensor, **kw: rnorse.ReLPSP(**kw)(input_tensor)[0],
-            {"input_tensor": ("neg", "f64", "huge"), "dt": ("huge",)},
+            {"input_tensor": ("neg", "f64", "huge", "int"), "dt": ("huge",)},
         ),
     ]
 
@@ -383,16 +383,12 @@ KNOWN_GAPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("nn.LatencyEncoder", "t_max"): ("str",),
     ("nn.relpsp_init_", "threshold"): ("nan", "inf", "neg", "zero", "str", "bool"),
     ("nn.relpsp_init_", "mean_gain"): ("nan", "inf", "neg", "zero", "str", "bool"),
-    ("snntorch.ReLPSP", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
-    ("snntorch.ReLPSP", "threshold"): ("str", "bool"),
-    ("snntorch.ReLPSPLapicque", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
-    ("snntorch.ReLPSPLapicque", "threshold"): ("str", "bool"),
-    ("snntorch.ReLPSPSynaptic", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
-    ("snntorch.ReLPSPSynaptic", "threshold"): ("str", "bool"),
-    ("snntorch.ReLPSPAlpha", "input_"): ("nan", "inf", "-inf", "meta", "empty"),
-    ("snntorch.ReLPSPAlpha", "threshold"): ("str", "bool"),
-    ("norse.ReLPSPCell", "input_tensor"): ("nan", "inf", "-inf", "int", "meta", "empty"),
-    ("norse.ReLPSP", "input_tensor"): ("nan", "inf", "-inf", "int", "meta"),
+    ("snntorch.ReLPSP", "input_"): ("nan", "inf", "-inf"),
+    ("snntorch.ReLPSPLapicque", "input_"): ("nan", "inf", "-inf"),
+    ("snntorch.ReLPSPSynaptic", "input_"): ("nan", "inf", "-inf"),
+    ("snntorch.ReLPSPAlpha", "input_"): ("nan", "inf", "-inf"),
+    ("norse.ReLPSPCell", "input_tensor"): ("nan", "inf", "-inf"),
+    ("norse.ReLPSP", "input_tensor"): ("nan", "inf", "-inf"),
 }
 
 

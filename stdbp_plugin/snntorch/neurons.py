@@ -41,7 +41,12 @@ from snntorch._neurons.neurons import LIF
 from torch import Tensor
 
 from stdbp_plugin.functional.clock import SILENT_GRAD, ClockState, relpsp_clock_step
-from stdbp_plugin.functional.validation import as_bias_parameter, check_dt, check_silent_grad
+from stdbp_plugin.functional.validation import (
+    as_bias_parameter,
+    check_dt,
+    check_has_data,
+    check_silent_grad,
+)
 
 __all__ = [
     "IgnoredArgumentWarning",
@@ -168,6 +173,8 @@ class _ReLPSPState:
         ignored = [n for n in defaults if n in set_ and n not in _KEPT]
 
         threshold = given["threshold"]
+        if isinstance(threshold, (bool, str)):
+            raise ValueError(f"threshold must be a number or a tensor, got {threshold!r}")
         theta = torch.as_tensor(threshold, dtype=torch.get_default_dtype()).detach().clone()
         if not torch.isfinite(theta).all() or (theta <= 0).any():
             raise ValueError(f"threshold must be finite and > 0, got {threshold}")
@@ -315,6 +322,9 @@ class _ReLPSPState:
     def _step(self, input_: Tensor, mem: Tensor | None) -> Tensor:
         if not isinstance(input_, Tensor) or not input_.is_floating_point():
             raise ValueError("input_ must be a floating-point tensor of input currents")
+        check_has_data(input_, "input_")
+        if input_.numel() == 0:
+            raise ValueError(f"input_ is empty (shape {tuple(input_.shape)})")
         self._accept_mem(mem)
         if self._clock is not None and self._clock.s.shape != input_.shape:
             self._clock = None  # a new batch shape starts a new sequence, as in snnTorch
