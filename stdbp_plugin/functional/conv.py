@@ -10,8 +10,16 @@ from stdbp_plugin.functional.linear import _ReLPSPLinear, check_linear_args, che
 from stdbp_plugin.functional.validation import check_spike_times
 
 
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
+def _pair(v: int | tuple[int, int], name: str, low: int) -> tuple[int, int]:
+    """An int or a pair of ints, each >= ``low`` (bools, floats and strings refused)."""
+    pair = (v, v) if isinstance(v, int) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if (
+        pair is None
+        or len(pair) != 2
+        or any(isinstance(x, bool) or not isinstance(x, int) or x < low for x in pair)
+    ):
+        raise ValueError(f"{name} must be an int >= {low} or a pair of them, got {v!r}")
+    return pair
 
 
 def relpsp_conv2d(
@@ -39,8 +47,8 @@ def relpsp_conv2d(
         raise ValueError(f"t_in has {t_in.shape[1]} channels but weight expects {weight.shape[1]}")
     out_ch, _, kh, kw = weight.shape
     source = t_in  # its values are checked below (a tag survives on it, not on the padded copy)
-    ph, pw = _pair(padding)
-    sh, sw = _pair(stride)
+    ph, pw = _pair(padding, "padding", 0)
+    sh, sw = _pair(stride, "stride", 1)
     if ph or pw:
         t_in = F.pad(t_in, (pw, pw, ph, ph), value=float("inf"))
     batch, _, height, width = t_in.shape
@@ -70,5 +78,8 @@ def earliest_spike_pool2d(
     The gradient flows to the winning input only (ties: one of them).
     """
     check_spike_times(t_in, "t_in", (3, 4), values=not is_known_valid(t_in))
+    _pair(kernel_size, "kernel_size", 1)
+    if stride is not None:
+        _pair(stride, "stride", 1)
     # entries of a valid t_in; contiguous, so that flattening it is a view that stays trusted
     return mark_valid((-F.max_pool2d(-t_in, kernel_size, stride)).contiguous())

@@ -16,6 +16,8 @@ import math
 import torch
 from torch import Tensor
 
+from stdbp_plugin.functional.validation import check_number
+
 MEAN_GAIN = 8.0
 STD_GAIN = 2.0
 
@@ -29,6 +31,9 @@ def relpsp_init_(
     std_gain: float = STD_GAIN,
 ) -> Tensor:
     """In place: w ~ N(mean_gain * theta / fan_in, (std_gain * theta)^2 / fan_in), bias = 0."""
+    check_number(threshold, "threshold")
+    check_number(mean_gain, "mean_gain", low=float("-inf"))
+    check_number(std_gain, "std_gain", strict=False)
     fan_in = weight[0].numel()
     weight.normal_(mean_gain * threshold / fan_in, std_gain * threshold / math.sqrt(fan_in))
     if bias is not None:

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from stdbp_plugin import functional as SF
+from stdbp_plugin.functional.validation import check_number
 from stdbp_plugin.nn.init import MEAN_GAIN, STD_GAIN, relpsp_init_
 
 
@@ -51,8 +52,10 @@ class _ReLPSPBase(nn.Module):
         out_features = weight_shape[0]
         if not 0.0 <= input_dropout < 1.0:
             raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout}")
-        if not threshold > 0:
-            raise ValueError(f"threshold must be > 0, got {threshold}")
+        check_number(threshold, "threshold")
+        for name, value in (("max_inv_slope", max_inv_slope), ("horizon", horizon)):
+            if value is not None:
+                check_number(value, name)
         factory = {"device": device, "dtype": dtype}
         self.input_dropout = input_dropout
         self.weight = nn.Parameter(torch.empty(weight_shape, **factory))
