@@ -46,8 +46,8 @@ def mark_valid(t: Tensor) -> Tensor:
 def is_known_valid(t: Tensor) -> bool:
     """True when ``t`` (or the base it views) was tagged by ``mark_valid`` and not modified in
     place since (a view shares its base's version counter)."""
-    if not _trackable(t):
-        return False
+    if not isinstance(t, Tensor) or not _trackable(t):
+        return False  # not a tensor: the caller's own check names it
     for x in (t, t._base):
         tag = None if x is None else getattr(x, _TAG, None)
         if tag is not None and tag == _stamp(x):

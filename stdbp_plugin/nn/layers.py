@@ -15,8 +15,8 @@ class LatencyEncoder(nn.Module):
 
     def __init__(self, t_max: float = 1.0, x_min: float = 0.0) -> None:
         super().__init__()
-        if not t_max > 0:
-            raise ValueError(f"t_max must be > 0, got {t_max!r}")
+        check_number(t_max, "t_max")
+        check_number(x_min, "x_min", strict=False)
         if not 0.0 <= x_min < 1.0:
             raise ValueError(f"x_min must lie in [0, 1), got {x_min!r}")
         self.t_max = t_max
