@@ -363,12 +363,8 @@ def _has_nan(out) -> bool:
 KNOWN_GAPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("relpsp_linear", "weight"): ("nan", "inf", "-inf", "huge", "empty"),
     ("relpsp_linear", "bias"): ("nan", "inf", "-inf", "huge"),
-    ("relpsp_linear", "threshold"): ("str", "bool"),
-    ("relpsp_linear", "horizon"): ("nan", "inf", "neg", "zero", "str", "bool"),
-    ("relpsp_linear", "max_inv_slope"): ("inf", "str", "bool"),
     ("relpsp_conv2d", "weight"): ("nan", "inf", "-inf", "huge", "empty"),
     ("relpsp_conv2d", "bias"): ("nan", "inf", "-inf", "huge"),
-    ("relpsp_conv2d", "threshold"): ("str", "bool"),
     ("relpsp_conv2d", "stride"): ("huge",),
     ("relpsp_conv2d", "padding"): ("huge",),
     ("earliest_spike_pool2d", "kernel_size"): ("huge",),

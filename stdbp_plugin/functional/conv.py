@@ -7,7 +7,7 @@ from torch import Tensor
 
 from stdbp_plugin.functional.known_valid import is_known_valid, mark_valid
 from stdbp_plugin.functional.linear import _ReLPSPLinear, check_linear_args, check_values
-from stdbp_plugin.functional.validation import check_spike_times
+from stdbp_plugin.functional.validation import check_number, check_spike_times
 
 
 def _pair(v: int | tuple[int, int], name: str, low: int) -> tuple[int, int]:
@@ -39,6 +39,8 @@ def relpsp_conv2d(
     inputs that never spike (+inf). Returns [B, O, H_out, W_out] spike times.
     """
     check_spike_times(t_in, "t_in", 4, values=False)
+    if horizon is not None:
+        check_number(horizon, "horizon")
     if not isinstance(weight, Tensor) or weight.ndim != 4:
         raise ValueError(
             f"weight must be a 4-D tensor [O, C, kh, kw], got {getattr(weight, 'shape', weight)}"

@@ -8,6 +8,7 @@ from torch import Tensor
 from stdbp_plugin.functional.known_valid import is_known_valid, mark_valid
 from stdbp_plugin.functional.validation import (
     as_threshold,
+    check_number,
     check_same,
     check_spike_times,
     raise_bad_spike_times,
@@ -117,6 +118,8 @@ def relpsp_linear(
         t_out [..., N_out].
     """
     check_spike_times(t_in, "t_in", tuple(range(2, 9)), values=False)
+    if horizon is not None:
+        check_number(horizon, "horizon")
     theta, kernel = check_linear_args(
         t_in, weight, bias, threshold, backend, max_inv_slope, values=False
     )
@@ -151,8 +154,8 @@ def check_linear_args(
         raise ValueError(f"t_in has {t_in.shape[-1]} inputs (last dim) but weight expects {n_in}")
     if bias is not None and bias.shape != (n_out,):
         raise ValueError(f"bias must have shape ({n_out},), got {tuple(bias.shape)}")
-    if max_inv_slope is not None and not max_inv_slope > 0:
-        raise ValueError(f"max_inv_slope must be > 0 or None, got {max_inv_slope}")
+    if max_inv_slope is not None:
+        check_number(max_inv_slope, "max_inv_slope")
     theta = as_threshold(threshold, n_out, t_in, values=values)
     return theta, resolve_backend(backend, t_in.device)
 

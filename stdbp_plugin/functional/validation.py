@@ -98,6 +98,8 @@ def as_threshold(
         if values and not bool(threshold_ok(threshold)):
             raise ValueError("threshold must be finite and > 0")
         return threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ValueError(f"threshold must be a number or a tensor, got {threshold!r}")
     if not 0 < float(threshold) < float("inf"):
         raise ValueError("threshold must be finite and > 0")
     return torch.full((n_out,), float(threshold), dtype=like.dtype, device=like.device)
