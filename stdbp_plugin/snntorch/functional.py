@@ -277,6 +277,7 @@ class _FirstSpikeCountLoss(LossFunctions):
         super().__init__(reduction=reduction, weight=weight)
         self.population_code = population_code
         self.num_classes = num_classes
+        self.__name__ = type(self).__name__  # snnTorch's losses carry their name
 
     def _reduce(self, loss: Tensor) -> Tensor:
         # with weights the terms come back unreduced; snnTorch reduces only 'mean' then
@@ -320,7 +321,6 @@ class ce_rate_loss(_FirstSpikeCountLoss):
         weight: Tensor | None = None,
     ) -> None:
         super().__init__(population_code, num_classes, reduction, weight)
-        self.__name__ = "ce_rate_loss"
 
     def _compute_loss(self, spk_out: Tensor, targets: Tensor) -> Tensor:
         return self._cross_entropy(spk_out, targets)
@@ -336,16 +336,6 @@ class ce_count_loss(ce_rate_loss):
     outputs with ``population_code=True``); the same loss under snnTorch's other name.
     ``weight`` and ``reduction`` as in snnTorch.
     """
-
-    def __init__(
-        self,
-        population_code: bool = False,
-        num_classes: int | bool = False,
-        reduction: str = "mean",
-        weight: Tensor | None = None,
-    ) -> None:
-        super().__init__(population_code, num_classes, reduction, weight)
-        self.__name__ = "ce_count_loss"
 
 
 class mse_count_loss(_FirstSpikeCountLoss):
@@ -374,7 +364,6 @@ class mse_count_loss(_FirstSpikeCountLoss):
         super().__init__(population_code, num_classes, reduction, weight)
         self.correct_rate = _rate(correct_rate, "correct_rate")
         self.incorrect_rate = _rate(incorrect_rate, "incorrect_rate")
-        self.__name__ = "mse_count_loss"
 
     def _compute_loss(self, spk_out: Tensor, targets: Tensor) -> Tensor:
         k, labels = self._scores(spk_out, targets)
