@@ -33,10 +33,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch / numba star
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -91,20 +89,10 @@ def count_syncs(forward_backward, gpu_path: bool) -> int:
 def load_layers(rev: str, where: Path) -> dict:
     """functional/{linear,conv,coding,loss}.py of ``rev``, the layers bound to that revision's
     functional/validation.py (and conv to its linear)."""
-    mods = {}
-    for name in ("validation", "linear", "conv", "coding", "loss"):
-        src = subprocess.run(
-            ["git", "show", f"{rev}:stdbp_plugin/functional/{name}.py"],
-            cwd=common.REPO_ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        file = where / f"stdbp_{rev[:8]}_{name}.py"
-        file.write_text(src)
-        spec = importlib.util.spec_from_file_location(file.stem, file)
-        mods[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mods[name])
+    mods = {
+        name: common.module_at_revision(rev, f"stdbp_plugin/functional/{name}.py", where, name)
+        for name in ("validation", "linear", "conv", "coding", "loss")
+    }
     for fn in ("check_spike_times", "check_same", "as_threshold"):
         if hasattr(mods["linear"], fn):
             setattr(mods["linear"], fn, getattr(mods["validation"], fn))

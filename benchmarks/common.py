@@ -12,6 +12,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -190,3 +191,17 @@ def write_json(path: Path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def module_at_revision(rev: str, path: str, where: Path, name: str):
+    """Import the file ``path`` (relative to the repository) as it was at git revision ``rev``,
+    under the private module name ``stdbp_<rev>_<name>`` (its copy is written into ``where``)."""
+    src = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=REPO_ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    file = where / f"stdbp_{rev[:8]}_{name}.py"
+    file.write_text(src)
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -29,8 +29,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -50,22 +48,7 @@ FILES = {
 
 def load_revision(rev: str, where: Path, names: tuple = ("numba_cpu", "linear")) -> dict:
     """Modules of git revision ``rev`` (kernel, layers), imported under private names."""
-    mods = {}
-    for name in names:
-        path = FILES[name]
-        src = subprocess.run(
-            ["git", "show", f"{rev}:{path}"],
-            cwd=common.REPO_ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        file = where / f"stdbp_{rev[:8]}_{name}.py"
-        file.write_text(src)
-        spec = importlib.util.spec_from_file_location(file.stem, file)
-        mods[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mods[name])
-    return mods
+    return {name: common.module_at_revision(rev, FILES[name], where, name) for name in names}
 
 
 @numba.njit(cache=True)
