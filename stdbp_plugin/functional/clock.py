@@ -197,11 +197,7 @@ class ClockStep(torch.autograd.Function):
             window.k_spike if last else None, m, ctx.dt, ctx.silent_grad if last else 0.0,
             ctx.needs_input_grad[3], ctx.needs_input_grad[5],
         )  # fmt: skip
-        g_c, g_s_prev, g_p_prev, g_t_prev, g_theta, read, timed = out
-        _count_check(read, timed)
-        if g_theta is not None:
-            g_theta = g_theta.sum_to_size(ctx.theta_shape) if ctx.theta_shape else g_theta.sum()
-        return g_c, g_s_prev, g_p_prev, g_t_prev, None, g_theta, None, None, None, None
+        return _fused_grads(ctx, out)
 
 
 class HatSpikeTrain(torch.autograd.Function):
@@ -271,11 +267,17 @@ class ClockSequence(torch.autograd.Function):
             window.k_spike if revive else None, ctx.k0, ctx.num_steps, ctx.dt,
             window.last if revive else -1, revive, ctx.needs_input_grad[5],
         )  # fmt: skip
-        g_c, g_s0, g_p0, g_t0, g_theta, read, timed = out
-        _count_check(read, timed)
-        if g_theta is not None:
-            g_theta = g_theta.sum_to_size(ctx.theta_shape) if ctx.theta_shape else g_theta.sum()
-        return g_c, g_s0, g_p0, g_t0, None, g_theta, None, None, None, None
+        return _fused_grads(ctx, out)
+
+
+def _fused_grads(ctx, out: tuple) -> tuple:
+    """The autograd return of a fused backward: (dL/d current, dL/d state..., None, dL/d
+    threshold summed to its shape, None...); counts the readouts it saw (_count_check)."""
+    g_c, g_s, g_p, g_t, g_theta, read, timed = out
+    _count_check(read, timed)
+    if g_theta is not None:
+        g_theta = g_theta.sum_to_size(ctx.theta_shape) if ctx.theta_shape else g_theta.sum()
+    return g_c, g_s, g_p, g_t, None, g_theta, None, None, None, None
 
 
 def _fused_ok(current: Tensor, *state: Tensor) -> bool:
