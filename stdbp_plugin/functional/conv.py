@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -56,20 +57,58 @@ def relpsp_conv2d(
     batch, _, height, width = t_in.shape
     if height < kh or width < kw:
         raise ValueError(f"t_in (padded {height}x{width}) is smaller than the kernel {kh}x{kw}")
+    w_rows = weight.reshape(out_ch, -1)
+    # relpsp_linear's checks of the fields' rows (of which only width, device and dtype count)
+    theta, kernel = check_linear_args(
+        t_in.new_empty(0, w_rows.shape[1]), w_rows, bias, threshold, backend, max_inv_slope, False
+    )
+    check_values(source, "t_in", threshold, theta)
+    if kernel.__name__ == "stdbp_plugin.kernels.numba_cpu":  # the direct walk over the map
+        args = (theta, (kh, kw), (sh, sw), max_inv_slope, horizon)
+        return mark_valid(_ReLPSPConv2d.apply(t_in, weight, bias, *args))
     h_out = (height - kh) // sh + 1
     w_out = (width - kw) // sw + 1
     patches = F.unfold(t_in, (kh, kw), stride=(sh, sw))  # [B, C*kh*kw, L]
     rows = patches.transpose(1, 2).reshape(batch * h_out * w_out, -1)
-    w_rows = weight.reshape(out_ch, -1)
-    theta, kernel = check_linear_args(
-        rows, w_rows, bias, threshold, backend, max_inv_slope, values=False
-    )
-    check_values(source, "t_in", threshold, theta)
-    # a backend that can (numba) sorts each sample's map once instead of every field
-    order_fn = getattr(kernel, "conv_order", None)
-    order = None if order_fn is None else order_fn(t_in, (kh, kw), (sh, sw), bias is not None)
-    t_out = _ReLPSPLinear.apply(rows, w_rows, bias, theta, kernel, max_inv_slope, horizon, order)
+    t_out = _ReLPSPLinear.apply(rows, w_rows, bias, theta, kernel, max_inv_slope, horizon)
     return mark_valid(t_out.reshape(batch, h_out, w_out, out_ch).permute(0, 3, 1, 2))
+
+
+class _ReLPSPConv2d(torch.autograd.Function):
+    """relpsp_conv2d on the numba backend: :mod:`stdbp_plugin.kernels.numba_conv` walks each
+    receptive field straight from the (padded) map and scatters dL/dt_in back into it."""
+
+    @staticmethod
+    def forward(ctx, t_map, weight, bias, threshold, kernel_size, stride, max_inv_slope, horizon):
+        from stdbp_plugin.kernels import numba_conv
+
+        out_ch = weight.shape[0]
+        columns = weight.reshape(out_ch, -1).t()  # [C kh kw, O], the rows the walk reads
+        if bias is not None:
+            columns = torch.cat([bias[None, :], columns], 0)
+        weight_t = columns.contiguous()
+        fwd = numba_conv.forward(
+            t_map, weight_t, threshold, kernel_size, stride, bias is not None, horizon
+        )
+        ctx.save_for_backward(t_map, weight_t, fwd.t_out)
+        ctx.fwd, ctx.max_inv_slope, ctx.weight_shape = fwd, max_inv_slope, weight.shape
+        ctx.has_bias = bias is not None
+        return fwd.t_out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        from stdbp_plugin.kernels import numba_conv
+
+        t_map, weight_t, t_out = ctx.saved_tensors
+        need_t, need_w, need_b, need_theta = ctx.needs_input_grad[:4]
+        grad_t, grad_w_t, grad_theta = numba_conv.backward(
+            grad_out, t_map, t_out, weight_t, ctx.fwd, ctx.max_inv_slope, need_t, need_w or need_b
+        )
+        grad_b = grad_w_t[0] if ctx.has_bias and need_b else None
+        grad_w = None
+        if need_w:  # [bias + C kh kw, O] -> the nn.Conv2d layout
+            grad_w = grad_w_t[int(ctx.has_bias) :].t().reshape(ctx.weight_shape)
+        return grad_t, grad_w, grad_b, grad_theta if need_theta else None, None, None, None, None
 
 
 def earliest_spike_pool2d(

@@ -1,0 +1,388 @@
+"""Direct ReL-PSP convolution on the CPU (numba): every receptive field is walked in time order
+straight from the spike-time map, without unfolding the fields into rows.
+
+Forward, per sample: one stable sort of the map's finite entries gives each entry its rank
+(time order; ties in (c, y, x) index order, which is also the field's own index order). A
+field's time order is the increasing order of its entries' ranks, read off a bitmap over the
+ranks (its finite entries' bits set, then the words scanned with count-trailing-zeros). With
+the bias an input at t = 0 (row 0 of the weight, first among ties), the walk is that of
+:mod:`stdbp_plugin.kernels.numba_cpu` (float64):
+
+    S_k = S_{k-1} + w_(k),   P_k = P_{k-1} + w_(k) t_(k);   at the end of each group of ties,
+    neuron j fires if S_k > 0 and S_k t_(k+1) - P_k >= theta_j:  t_j = (theta_j + P_k) / S_k
+
+clamped into [t_(k), t_(k+1)]; an overflow to +inf or a spike after ``horizon`` is silent.
+Written: t_out [B, O, H_out, W_out] and, per field f = (b, oy, ox), the walked weight rows
+``order[f, :n_finite[f]]``, ``n_causal[f, j]`` and the slope ``slope[f, j]`` = S at the crossing.
+
+Backward, per field, with g_j = dL/dt_j (0 where not finite), a_j = g_j / S_j (1/S_j clamped at
+``max_inv_slope``; 0 for a silent j) and input i causal for j iff its place in the walk is
+< n_causal[f, j]:
+
+    dW[j, i] += a_j (t_i - t_j),   dt_in[b, c, y0 + dy, x0 + dx] += sum_j a_j W[j, i],
+    dtheta_j += a_j,   and for a silent j: dW[j, i] -= g_j for every finite input i
+
+(the last as :func:`stdbp_plugin.functional.linear.relpsp_linear`), scattered straight into
+the map (no fold). dW, dtheta and dt_in are accumulated in float64. Samples are split into
+chunks as in numba_cpu (one per thread, on torch's OpenMP team; each chunk its own dW buffer).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from llvmlite import ir
+from numba import prange
+from numba.core import types
+from numba.extending import intrinsic
+from torch import Tensor
+
+from stdbp_plugin.kernels.numba_cpu import (
+    _dot,
+    _numpy,
+    _run_chunks,
+    _sort_row,
+    _team,
+    _update_dot,
+    num_chunks,
+)
+
+__all__ = ["ConvForward", "backward", "forward"]
+
+
+@intrinsic
+def _cttz(typingctx, word):
+    """Count of trailing zero bits of a uint64 (LLVM's cttz; the word must not be 0)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return sig, codegen
+
+
+@numba.njit(fastmath=False, cache=True, nogil=True)
+def _forward_samples(
+    t_map, weight_t, theta, geometry, horizon, t_out, order, n_finite, n_causal, slope, start, stop
+):
+    """Samples start..stop-1 (one chunk). geometry = (kh, kw, sh, sw, has_bias)."""
+    kh, kw, sh, sw, has_bias = geometry
+    channels, height, width = t_map.shape[1], t_map.shape[2], t_map.shape[3]
+    h_out, w_out = t_out.shape[2], t_out.shape[3]
+    n_out = weight_t.shape[1]
+    size = channels * height * width
+    flat_order = np.empty(size, np.int64)
+    sorted_t = np.empty(size + 1, np.float64)
+    times_tmp = np.empty(size, np.float64)
+    index_tmp = np.empty(size, np.int64)
+    counts = np.empty(size // 2 + 2, np.int64)
+    rank = np.empty(size, np.int64)  # of a map entry; silent ones point to a sink bit
+    local0 = np.empty(size, np.int64)  # by rank: c kh kw + y kw + x (field index + shift)
+    words = np.zeros(size // 64 + 2, np.uint64)
+    times = np.empty(weight_t.shape[0] + 1, np.float64)  # the field's times, in walk order
+    s = np.empty(n_out, np.float64)
+    p = np.empty(n_out, np.float64)
+    live = np.empty(n_out, np.float64)
+    k_fire = np.empty(n_out, np.int64)  # n_causal once fired, 0 while not
+    s_fire = np.empty(n_out, np.float64)
+    p_fire = np.empty(n_out, np.float64)
+    one = np.uint64(1)
+    for b in range(start, stop):
+        n = _sort_row(t_map[b].reshape(size), flat_order, sorted_t, times_tmp, index_tmp, counts)
+        n_words = (n + 63) // 64
+        for m in range(n):
+            g = flat_order[m]
+            rank[g] = m
+            c, rest = g // (height * width), g % (height * width)
+            local0[m] = c * kh * kw + (rest // width) * kw + rest % width
+        for m in range(n, size):
+            rank[flat_order[m]] = 64 * n_words  # the sink: a bit of a word never scanned
+        for oy in range(h_out):
+            y0 = oy * sh
+            for ox in range(w_out):
+                x0 = ox * sw
+                f = (b * h_out + oy) * w_out + ox
+                for c in range(channels):  # mark the field's entries by rank
+                    for dy in range(kh):
+                        base = (c * height + y0 + dy) * width + x0
+                        for dx in range(kw):
+                            r = rank[base + dx]
+                            words[r >> 6] |= one << np.uint64(r & 63)
+                words[n_words] = 0
+                row = order[f]
+                cnt = 0
+                if has_bias:
+                    row[0] = 0
+                    times[0] = 0.0
+                    cnt = 1
+                shift = y0 * kw + x0 - has_bias
+                for wi in range(n_words):  # the field's entries in rank (= time) order
+                    word = words[wi]
+                    words[wi] = 0
+                    while word != 0:
+                        r = 64 * wi + np.int64(_cttz(word))
+                        row[cnt] = local0[r] - shift
+                        times[cnt] = sorted_t[r]
+                        cnt += 1
+                        word &= word - one
+                times[cnt] = np.inf
+                n_finite[f] = cnt
+                _walk(row, times, cnt, weight_t, theta, s, p, live, k_fire, s_fire, p_fire)
+                for j in range(n_out):
+                    k = k_fire[j]
+                    if k > 0:
+                        t_j = (theta[j] + p_fire[j]) / s_fire[j]
+                        t_out[b, j, oy, ox] = min(max(t_j, times[k - 1]), times[k])
+                        t_j = t_out[b, j, oy, ox]  # as stored (a float32 may overflow)
+                        if t_j < np.inf and not t_j > horizon:
+                            n_causal[f, j] = k
+                            slope[f, j] = s_fire[j]
+                            continue
+                    t_out[b, j, oy, ox] = np.inf
+                    n_causal[f, j] = 0
+                    slope[f, j] = 0.0
+
+
+@numba.njit(fastmath=False, cache=True)
+def _walk(row, times, n, weight_t, theta, s, p, live, k_fire, s_fire, p_fire):
+    """numba_cpu's walk of one field: k_fire[j] = n_causal (0 = silent), (s, p)_fire there.
+
+    Per group of ties one vectorised pass adds the last input and only counts the crossings;
+    a pass that counted some records them. live[j] is theta_j until j fires, then NaN (no
+    later test passes: one comparison instead of two)."""
+    n_out = weight_t.shape[1]
+    s[:] = 0.0
+    p[:] = 0.0
+    k_fire[:] = 0
+    n_fired = 0
+    k = 0
+    while k < n and n_fired < n_out:
+        t_k = times[k]
+        end = k + 1
+        while times[end] == t_k:  # times[n] = inf ends the last group
+            end += 1
+        t_next = times[end]
+        for m in range(k, end - 1):
+            w_row = weight_t[row[m]]
+            for j in range(n_out):
+                w = np.float64(w_row[j])
+                s[j] += w
+                p[j] += w * t_k
+        w_row = weight_t[row[end - 1]]
+        n_new = 0
+        for j in range(n_out):
+            w = np.float64(w_row[j])
+            s_j = s[j] + w
+            p_j = p[j] + w * t_k
+            s[j] = s_j
+            p[j] = p_j
+            n_new += np.int64((k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
+        if n_new > 0:
+            for j in range(n_out):
+                s_j = s[j]
+                p_j = p[j]
+                new = (k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j])
+                k_fire[j] = end if new else k_fire[j]
+                s_fire[j] = s_j if new else s_fire[j]
+                p_fire[j] = p_j if new else p_fire[j]
+            n_fired += n_new
+        k = end
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _forward_chunked(
+    t_map, weight_t, theta, geometry, horizon, t_out, order, n_finite, n_causal, slope, n_chunks
+):
+    batch = t_map.shape[0]
+    for c in prange(n_chunks):
+        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
+        _forward_samples(
+            t_map, weight_t, theta, geometry, horizon, t_out, order, n_finite, n_causal, slope,
+            start, stop,
+        )  # fmt: skip
+
+
+class ConvForward:
+    """What :func:`forward` returns: t_out [B, O, H_out, W_out] and the per-field state of the
+    walk for :func:`backward` (numpy arrays, fields f = (b, oy, ox) in row-major order)."""
+
+    def __init__(self, t_out, order, n_finite, n_causal, slope, geometry):
+        self.t_out, self.order, self.n_finite = t_out, order, n_finite
+        self.n_causal, self.slope, self.geometry = n_causal, slope, geometry
+
+
+def forward(
+    t_map: Tensor,
+    weight_t: Tensor,
+    threshold: Tensor,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    has_bias: bool,
+    horizon: float | None = None,
+) -> ConvForward:
+    """Spike times of a ReL-PSP convolution over a (padded) map t_map [B, C, H, W].
+
+    weight_t [bias + C kh kw, O]: row 0 the bias when ``has_bias``, then the
+    weight in (c, dy, dx) order (``nn.Conv2d``'s weight reshaped and transposed)."""
+    t_np = _numpy(t_map)
+    w_np = _numpy(weight_t)
+    batch, channels, height, width = t_np.shape
+    (kh, kw), (sh, sw) = kernel_size, stride
+    n_in, n_out = w_np.shape
+    if n_in != int(has_bias) + channels * kh * kw:
+        raise ValueError(
+            f"weight_t must have {int(has_bias) + channels * kh * kw} rows, got {n_in}"
+        )
+    h_out, w_out = (height - kh) // sh + 1, (width - kw) // sw + 1
+    fields = batch * h_out * w_out
+    t_out = np.empty((batch, n_out, h_out, w_out), dtype=t_np.dtype)
+    order = np.empty((fields, n_in), dtype=np.int32)
+    n_finite = np.empty(fields, dtype=np.int32)
+    n_causal = np.empty((fields, n_out), dtype=np.int32)
+    slope = np.empty((fields, n_out), dtype=t_np.dtype)
+    theta = _numpy(threshold).astype(np.float64)
+    geometry = (kh, kw, sh, sw, int(has_bias))
+    limit = np.inf if horizon is None else float(horizon)
+    args = (t_np, w_np, theta, geometry, limit, t_out, order, n_finite, n_causal, slope)
+    _run_chunks(batch, _forward_samples, _forward_chunked, args)
+    return ConvForward(torch.from_numpy(t_out), order, n_finite, n_causal, slope, geometry)
+
+
+@numba.njit(fastmath=False, cache=True, nogil=True)
+def _backward_samples(
+    grad, t_map, t_out, weight_t, state, geometry, max_inv_slope, need_in, need_w,
+    grad_in, grad_w_t, grad_theta, start, stop,
+):  # fmt: skip
+    """Samples start..stop-1 into one chunk's dW [I, O] and dtheta [O] buffers (float64)."""
+    order, n_finite, n_causal, slope = state
+    kh, kw, sh, sw, has_bias = geometry
+    channels, height, width = t_map.shape[1], t_map.shape[2], t_map.shape[3]
+    h_out, w_out = t_out.shape[2], t_out.shape[3]
+    n_out = weight_t.shape[1]
+    offset = np.empty(weight_t.shape[0], np.int64)  # field row -> map offset from (y0, x0)
+    offset[0] = 0
+    for c in range(channels):
+        for dy in range(kh):
+            for dx in range(kw):
+                offset[has_bias + (c * kh + dy) * kw + dx] = (c * height + dy) * width + dx
+    act = np.empty(n_out, np.float64)  # a_j while the walk is inside j's causal set, else 0
+    act_t = np.empty(n_out, np.float64)  # a_j t_j, same mask
+    ends = np.empty(n_out, np.int64)  # active neurons by n_causal, ascending
+    size = channels * height * width
+    for b in range(start, stop):
+        t_flat = t_map[b].reshape(size)
+        g_flat = grad_in[b].reshape(-1)
+        for oy in range(h_out):
+            for ox in range(w_out):
+                f = (b * h_out + oy) * w_out + ox
+                row = order[f]
+                n_active = 0
+                for j in range(n_out):
+                    g = np.float64(grad[b, j, oy, ox])
+                    g = g if abs(g) < np.inf else 0.0
+                    nc = n_causal[f, j]
+                    a_j = 0.0
+                    if nc > 0:
+                        a_j = g * min(1.0 / np.float64(slope[f, j]), max_inv_slope)
+                    elif g != 0.0 and need_w:  # a gradient at a silent output
+                        for m in range(n_finite[f]):
+                            grad_w_t[row[m], j] -= g
+                    grad_theta[j] += a_j
+                    act[j] = a_j
+                    act_t[j] = 0.0
+                    if a_j != 0.0:  # (t_j finite) insertion into ends, ascending n_causal
+                        act_t[j] = a_j * np.float64(t_out[b, j, oy, ox])
+                        m = n_active
+                        while m > 0 and n_causal[f, ends[m - 1]] > nc:
+                            ends[m] = ends[m - 1]
+                            m -= 1
+                        ends[m] = j
+                        n_active += 1
+                if n_active == 0:
+                    continue
+                base = oy * sh * width + ox * sw
+                e = 0
+                for k in range(n_causal[f, ends[n_active - 1]]):
+                    while e < n_active and n_causal[f, ends[e]] == k:  # leaving j's causal set
+                        act[ends[e]] = 0.0
+                        act_t[ends[e]] = 0.0
+                        e += 1
+                    i = row[k]
+                    w_row = weight_t[i]
+                    if has_bias and i == 0:  # the bias: t = 0, not an input of the map
+                        if need_w:
+                            g_row = grad_w_t[0]
+                            for j in range(n_out):
+                                g_row[j] -= act_t[j]
+                        continue
+                    pos = base + offset[i]
+                    t_i = np.float64(t_flat[pos])
+                    if need_w and need_in:
+                        g_flat[pos] += _update_dot(act, act_t, t_i, grad_w_t[i], w_row)
+                    elif need_w:
+                        g_row = grad_w_t[i]
+                        for j in range(n_out):
+                            g_row[j] += act[j] * t_i - act_t[j]
+                    elif need_in:
+                        g_flat[pos] += _dot(act, w_row)
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _backward_chunked(
+    grad, t_map, t_out, weight_t, state, geometry, max_inv_slope, need_in, need_w,
+    grad_in, grad_w_t, grad_theta, n_chunks,
+):  # fmt: skip
+    batch = t_map.shape[0]
+    for c in prange(n_chunks):
+        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
+        _backward_samples(
+            grad, t_map, t_out, weight_t, state, geometry, max_inv_slope, need_in, need_w,
+            grad_in, grad_w_t[c], grad_theta[c], start, stop,
+        )  # fmt: skip
+
+
+def backward(
+    grad_out: Tensor,
+    t_map: Tensor,
+    t_out: Tensor,
+    weight_t: Tensor,
+    fwd: ConvForward,
+    max_inv_slope: float | None = None,
+    need_input_grad: bool = True,
+    need_weight_grad: bool = True,
+) -> tuple[Tensor | None, Tensor, Tensor]:
+    """STDBP gradients of :func:`forward` given grad_out = dL/dt_out [B, O, H_out, W_out]
+    (t_out: the forward's spike times, fwd: its state).
+
+    Returns (dL/dt_map [B, C, H, W] or None, dL/dweight_t [I, O] (zeros unless
+    ``need_weight_grad``), dL/dthreshold [O]), in t_map's dtype."""
+    t_np = _numpy(t_map)
+    w_np = _numpy(weight_t)
+    batch = t_np.shape[0]
+    n_in, n_out = w_np.shape
+    chunks = num_chunks(batch)
+    grad_in = np.zeros(t_np.shape if need_input_grad else (batch, 0, 0, 0), dtype=np.float64)
+    grad_w_t = np.zeros((chunks, n_in, n_out) if need_weight_grad else (chunks, 0, 0))
+    grad_theta = np.zeros((chunks, n_out))
+    limit = np.inf if max_inv_slope is None else float(max_inv_slope)
+    state = (fwd.order, fwd.n_finite, fwd.n_causal, fwd.slope)
+    args = (_numpy(grad_out), t_np, _numpy(t_out), w_np, state, fwd.geometry, limit)
+    flags = (need_input_grad, need_weight_grad, grad_in)
+    if batch > 0:
+        team = _team() if chunks > 1 else None
+        if chunks == 1:
+            _backward_samples(*args, *flags, grad_w_t[0], grad_theta[0], 0, batch)
+        elif team is not None:
+
+            def work(c: int) -> None:
+                start, stop = c * batch // chunks, (c + 1) * batch // chunks
+                _backward_samples(*args, *flags, grad_w_t[c], grad_theta[c], start, stop)
+
+            team.run(chunks, work)
+        else:
+            _backward_chunked(*args, *flags, grad_w_t, grad_theta, chunks)
+    dtype = t_map.dtype
+    g_in = torch.from_numpy(grad_in).to(dtype) if need_input_grad else None
+    g_w = torch.from_numpy(grad_w_t.sum(0) if need_weight_grad else np.zeros((n_in, n_out)))
+    return g_in, g_w.to(dtype), torch.from_numpy(grad_theta.sum(0)).to(dtype)
