@@ -11,8 +11,9 @@ at once (weights kept transposed, [N_in, N_out], one contiguous row per input)
 and, at the end of each group of tied inputs, fire every not-yet-fired neuron with S_k > 0 and
 S_k t_(k+1) - P_k >= theta (always, after the last finite input): t_j = (theta + P_k) / S_k,
 clamped into [t_(k), t_(k+1)]. The crossing test rides in the same vectorised pass as the last
-update of the group and only counts; a scalar pass records (k, S, P) only when it counted some.
-The walk stops once every neuron has fired or the finite inputs run out. ``conv_order`` gives
+update of the group and only counts; a branch-free pass records k only when it counted some,
+and a per-neuron factor (1, then 0 once fired) multiplying the weights freezes S and P at the
+crossing (bit for bit the plain sums: w * 1 = w, S + 0 = S). The walk stops once every neuron has fired or the finite inputs run out. ``conv_order`` gives
 the order of every receptive field from one sort of each sample's map (the kernel then does
 not sort).
 
@@ -208,16 +209,18 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
 def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope, presorted):
     """The forward walk for samples start..stop-1 (one thread's share).
 
-    Per group of tied inputs one pass over all neurons adds the last input's weights and only
-    COUNTS the new crossings (a vectorised reduction, no stores but S and P); the rare passes
-    that found some then record them (k, S, P at the crossing) in a scalar loop."""
+    Per group of tied inputs one vectorised pass over all neurons adds the last input's
+    weights and only COUNTS the new crossings; when it found some, a second branch-free pass
+    records them with plain stores: the neuron's ``alive`` factor drops from 1.0 to 0.0 and
+    its k_fire is set. ``alive`` multiplies every later weight, so S and P stay frozen at their
+    values at the crossing (w * 1.0 = w and S + 0.0 = S exactly: the same rounding as the
+    plain sums) and need no copy."""
     n_in = t_in.shape[1]
     n_out = weight_t.shape[1]
     s = np.empty(n_out, np.float64)
     p = np.empty(n_out, np.float64)
-    k_fire = np.empty(n_out, np.int64)  # n_causal once fired, 0 while not
-    s_fire = np.empty(n_out, np.float64)
-    p_fire = np.empty(n_out, np.float64)
+    alive = np.empty(n_out, np.float64)  # 1.0 until the neuron fires, then 0.0
+    k_fire = np.empty(n_out, np.float64)  # n_causal (a small exact integer) once fired, else 0
     times = np.empty(n_in + 1, np.float64)
     times_tmp = np.empty(n_in, np.float64)
     index_tmp = np.empty(n_in, np.int64)
@@ -234,7 +237,8 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
             n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp, counts)
         s[:] = 0.0
         p[:] = 0.0
-        k_fire[:] = 0
+        alive[:] = 1.0
+        k_fire[:] = 0.0
         n_fired = 0
         k = 0
         while k < n and n_fired < n_out:
@@ -247,38 +251,47 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
             for m in range(k, end - 1):  # all but the last input of a group: no test
                 w_row = weight_t[order_b[m]]
                 for j in range(n_out):
-                    w = np.float64(w_row[j])
+                    w = np.float64(w_row[j]) * alive[j]
                     s[j] += w
                     p[j] += w * t_k
             w_row = weight_t[order_b[end - 1]]
             n_new = 0
             for j in range(n_out):  # update + crossing count, branch-free (vectorised)
-                w = np.float64(w_row[j])
+                a_j = alive[j]
+                w = np.float64(w_row[j]) * a_j
                 s_j = s[j] + w
                 p_j = p[j] + w * t_k
                 s[j] = s_j
                 p[j] = p_j
-                n_new += np.int64((k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
-            if n_new > 0:  # record the crossings: the same test, branch-free stores
+                n_new += np.int64((a_j > 0.0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
+            if n_new > 0:  # record: freeze the new ones (plain stores, no masked ones)
+                k_end = np.float64(end)
                 for j in range(n_out):
-                    s_j = s[j]
-                    p_j = p[j]
-                    new = (k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j])
-                    k_fire[j] = end if new else k_fire[j]
-                    s_fire[j] = s_j if new else s_fire[j]
-                    p_fire[j] = p_j if new else p_fire[j]
-                n_fired += n_new
+                    a_j = alive[j]
+                    new = np.float64(
+                        (a_j > 0.0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j])
+                    )
+                    alive[j] = a_j - new
+                    k_fire[j] += new * k_end
+            n_fired += n_new
             k = end
         for j in range(n_out):
-            k = k_fire[j]
-            n_causal[b, j] = k
-            if k == 0:
-                t_out[b, j] = np.inf
-                slope[b, j] = 0.0
-                continue
-            t_j = (theta[j] + p_fire[j]) / s_fire[j]
-            t_out[b, j] = min(max(t_j, times[k - 1]), times[k])  # rounding guard: stay in segment
-            slope[b, j] = s_fire[j]
+            _store_spike(
+                np.int64(k_fire[j]), s[j], p[j], theta[j], times, b, j, t_out, n_causal, slope
+            )
+
+
+@numba.njit(fastmath=False, cache=True, inline="always")
+def _store_spike(k, s_k, p_k, theta_j, times, b, j, t_out, n_causal, slope):
+    """Outputs of neuron j of sample b that crossed after the k-th sorted input (k = 0: silent)."""
+    n_causal[b, j] = k
+    if k == 0:
+        t_out[b, j] = np.inf
+        slope[b, j] = 0.0
+        return
+    t_j = (theta_j + p_k) / s_k
+    t_out[b, j] = min(max(t_j, times[k - 1]), times[k])  # rounding guard: stay in segment
+    slope[b, j] = s_k
 
 
 @numba.njit(fastmath={"reassoc", "contract"}, cache=True)
