@@ -38,6 +38,9 @@ def relpsp_conv2d(
 
     t_in [B, C, H, W] spike times; weight [O, C, kh, kw] (``nn.Conv2d`` layout); padding adds
     inputs that never spike (+inf). Returns [B, O, H_out, W_out] spike times.
+
+    The numba backend walks each field straight from the map (kernels/numba_conv.py); the
+    others unfold every field into a row for the relpsp_linear kernel (same results).
     """
     check_spike_times(t_in, "t_in", 4, values=False)
     if horizon is not None:
