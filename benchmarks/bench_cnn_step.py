@@ -4,8 +4,11 @@ ReLU CNN of the same shape, side by side.
 Batch 64 of latency-coded real MNIST (random images with 20% active pixels when the raw IDX
 files are absent); one step = encode + forward + loss + backward + Adam step. The older
 version (stdbp_plugin/kernels/numba_cpu.py, functional/linear.py and functional/conv.py at git
-revision ``--before``) is loaded from git beside the current one; the contestants are called
-alternately (one step each per round, order rotated) and the medians reported.
+revision ``--before``) is loaded from git beside the current one, and so is
+functional/conv.py of revision ``--unfold`` (the last one that unfolds every receptive field into
+a row for the numba kernel; it runs on the current kernel, so that row isolates the direct conv
+walk of kernels/numba_conv.py). The contestants are called alternately (one step each per
+round, order rotated) and the medians reported.
 
     python benchmarks/bench_cnn_step.py [--threads 2] [--repeats 7] [--before aaa7dc8]
 """
@@ -23,10 +26,11 @@ from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
 import torch  # noqa: E402
-from profile_kernel import BEFORE, load_revision  # noqa: E402
+from profile_kernel import BEFORE, FILES, load_revision  # noqa: E402
 from torch import nn  # noqa: E402
 
 SPEC = "16C5-P2-32C5-P2-800-128-10"
+UNFOLD = "6542fc581c99fc303b075d0fb7728d117bf42f1a"  # conv.py before the direct walk
 
 
 def old_functions(rev: str, where: Path) -> tuple:
@@ -36,6 +40,11 @@ def old_functions(rev: str, where: Path) -> tuple:
     linear.resolve_backend = lambda backend, device: kernel
     conv.relpsp_linear = linear.relpsp_linear
     return conv.relpsp_conv2d, linear.relpsp_linear
+
+
+def unfold_conv(rev: str, where: Path):
+    """relpsp_conv2d of revision ``rev`` on the current kernels (unfolded rows, conv_order)."""
+    return common.module_at_revision(rev, FILES["conv"], where, "conv").relpsp_conv2d
 
 
 def stdbp_step(conv2d, linear, x: torch.Tensor, y: torch.Tensor, seed: int):
@@ -90,6 +99,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--before", default=BEFORE, help="git revision of the older kernel")
     parser.add_argument("--no-before", action="store_true", help="time the current kernel only")
+    parser.add_argument(
+        "--unfold", default=UNFOLD, help="git revision of conv.py with the unfold path ('' = skip)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -103,6 +115,9 @@ def main() -> None:
         if not args.no_before:
             old_conv, old_linear = old_functions(args.before, Path(tmp))
             steps["stdbp_before"] = stdbp_step(old_conv, old_linear, x, y, args.seed)
+        if args.unfold:
+            unfold = unfold_conv(args.unfold, Path(tmp))
+            steps["stdbp_unfold"] = stdbp_step(unfold, relpsp_linear, x, y, args.seed)
         steps["relu_cnn"] = relu_step(x, y, args.seed)
         times = common.time_interleaved(steps, args.repeats)
     ms = {k: common.median_ms(v) for k, v in times.items()}
@@ -115,6 +130,8 @@ def main() -> None:
         print(f"{name:<14}{value:>10.1f} ms   {value / ms['relu_cnn']:>6.2f}x the ReLU CNN")
     if "stdbp_before" in ms:
         print(f"before / now: {ms['stdbp_before'] / ms['stdbp_now']:.2f}x")
+    if "stdbp_unfold" in ms:
+        print(f"unfold / now: {ms['stdbp_unfold'] / ms['stdbp_now']:.2f}x")
     if args.out is not None:
         common.write_json(
             args.out,
@@ -125,6 +142,7 @@ def main() -> None:
                 "threads": args.threads,
                 "repeats": args.repeats,
                 "before_revision": None if args.no_before else args.before,
+                "unfold_revision": args.unfold or None,
                 "statistic": "median wall time of one training step, ms (runs interleaved)",
                 "step_ms": ms,
                 "all_step_ms": {k: [1e3 * t for t in v] for k, v in times.items()},
