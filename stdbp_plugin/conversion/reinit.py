@@ -1,0 +1,345 @@
+"""``stdbp_plugin.reinit(model, run)``: a ReL-PSP start for the layers that feed ReL-PSP neurons.
+
+A ReL-PSP neuron stepped in a clock loop has no leak: its potential at the end of a window of T
+steps is E = sum_k c_k (T - k) (in units of one step's current), which grows like T^2. With the
+drop-ins' thresholds (snnTorch ``threshold``, Norse ``v_th``: 1 per step) and PyTorch's default
+initialisation (zero-mean weights), E spans tens of thresholds: about half of the neurons never
+fire, the others fire in the first steps. Exact spike-time gradients give a firing neuron's
+incoming weights one sign, so one Adam step (lr per weight) moves E by lr times the summed input
+ramps, again tens of thresholds (Norse README net: E ~ N(0, 17^2), one step 16 thresholds;
+docs/pipelines.md). With the threshold matched to the spread of E (below), the same step moves
+E by about one threshold.
+
+``reinit`` runs the user's own forward pass on one sample batch and, layer by layer in the
+order the data flows, for each ``nn.Linear`` / ``nn.Conv2d`` whose output drives a ReL-PSP
+neuron of this package (snnTorch and Norse drop-ins, ``convert`` outputs):
+
+    W ~ N(0, s^2), s = the std of the layer's weights (PyTorch's default init: 1/sqrt(3 fan_in)),
+    bias = 0; E = the neuron's end potentials over the sample; U = mean(E) with every weight 1;
+    theta = std(E) / std,   W <- W + (mean * theta - mean(E)) / U,
+
+and sets the neuron's threshold to theta (exact in one round when the path from layer to
+neuron is linear, e.g. a scale; with a max-pool between them the update is repeated, at most
+``ROUNDS`` times). The result is ``relpsp_init_``'s distribution, w ~ N(m, s^2) with a positive
+mean m, at a scale read from the data: E / theta has about the given ``mean`` and ``std`` over
+the sample (defaults 2 and 1: about 84% of the neurons fire in the window, at spread-out steps).
+The weights keep their spread, so the learning rate means what it meant. Layers that feed
+anything else (a Norse ``LICell`` read-out, ...) are left alone. Trained weights are refused
+(see :func:`reinit`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from stdbp_plugin.nn.init import relpsp_init_
+
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
+ROUNDS = 4  # at most this many updates of (threshold, weight shift) per layer
+TOLERANCE = 0.05  # stop when mean and spread of E / theta are this close (in units of std)
+
+
+@dataclass
+class ReinitLayer:
+    """One re-initialised layer: its name, the neuron it feeds, the new threshold (in units
+    of one step's input current: the neuron fires when sum_k c_k (n - k) reaches it), the
+    shift added to the weights' mean, the mean and spread of E / theta reached on the sample,
+    and the share of (sample, neuron) pairs that fire within the window afterwards."""
+
+    layer: str
+    neuron: str
+    threshold_per_step: float
+    weight_shift: float
+    mean: float
+    std: float
+    fire_fraction: float
+
+
+@dataclass
+class ReinitReport:
+    """What :func:`reinit` changed, one :class:`ReinitLayer` per layer, in flow order."""
+
+    layers: list[ReinitLayer] = field(default_factory=list)
+    steps: int = 0
+
+    def __str__(self) -> str:
+        lines = [f"stdbp_plugin.reinit: {len(self.layers)} layer(s), window of {self.steps} steps"]
+        for r in self.layers:
+            lines.append(
+                f"  {r.layer} -> {r.neuron}: threshold {r.threshold_per_step:.4g} per step, "
+                f"weight mean {r.weight_shift:+.3g}, bias 0, E / threshold {r.mean:.2f} +- "
+                f"{r.std:.2f}, {100 * r.fire_fraction:.0f}% fire"
+            )
+        return "\n".join(lines)
+
+
+def _relpsp_kinds() -> tuple[type, ...]:
+    """The clock-driven ReL-PSP neuron classes of this package whose frameworks are loaded."""
+    import sys
+
+    kinds: list[type] = []
+    if "stdbp_plugin.snntorch.neurons" in sys.modules:
+        from stdbp_plugin.snntorch.neurons import _ReLPSPState
+
+        kinds.append(_ReLPSPState)
+    if "stdbp_plugin.norse" in sys.modules:
+        from stdbp_plugin.norse import _ReLPSPBase
+
+        kinds.append(_ReLPSPBase)
+    return tuple(kinds)
+
+
+def _is_sequence(neuron: nn.Module) -> bool:
+    """Norse ``ReLPSP`` takes the whole [T, B, ...] input in one call."""
+    import sys
+
+    norse = sys.modules.get("stdbp_plugin.norse")
+    return norse is not None and isinstance(neuron, norse.ReLPSP)
+
+
+def _set_threshold(neuron: nn.Module, theta_step: float) -> None:
+    """The neuron fires when dt * sum_k c_k (n - k) >= its functional threshold; set that to
+    dt * theta_step (snnTorch ``threshold``; Norse ``p.v_th`` by its gain)."""
+    dt = float(neuron.dt)
+    if hasattr(neuron, "p"):  # Norse: functional threshold v_th / g (ReLPSPParameters), v_th dt
+        from stdbp_plugin.norse import ReLPSPParameters
+
+        p = neuron.p
+        if isinstance(p, ReLPSPParameters):
+            gain = float(torch.as_tensor(p.tau_mem_inv))
+            neuron.p = p._replace(v_th=torch.as_tensor(theta_step * gain * dt))
+        else:
+            neuron.p = p._replace(v_th=torch.as_tensor(theta_step))
+        return
+    with torch.no_grad():
+        neuron.threshold.copy_(torch.full_like(neuron.threshold, theta_step * dt))
+
+
+def _default_bound(layer: nn.Module) -> float:
+    """PyTorch's default init draws weights from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    return 1.0 / math.sqrt(layer.weight[0].numel())
+
+
+def _looks_trained(layer: nn.Module) -> str | None:
+    if layer.weight.grad is not None:
+        return "it holds a gradient (it has been through backward)"
+    bound = _default_bound(layer)
+    largest = float(layer.weight.detach().abs().max())
+    if largest > bound * (1 + 1e-6):
+        return (
+            f"its largest |weight| {largest:.4g} exceeds PyTorch's default-init bound "
+            f"1/sqrt(fan_in) = {bound:.4g}"
+        )
+    return None
+
+
+class _Recorder:
+    """Forward hooks: call order of weight layers and ReL-PSP neurons, and each neuron's input
+    currents of the last ``run()``."""
+
+    def __init__(self, model: nn.Module, kinds: tuple[type, ...]) -> None:
+        self.order: list[str] = []
+        self.inputs: dict[str, list[Tensor]] = {}
+        self.outputs: dict[str, list[Tensor]] = {}
+        self.modules = {
+            name: m for name, m in model.named_modules() if isinstance(m, (*WEIGHT_LAYERS, *kinds))
+        }
+        self.neurons = {name for name, m in self.modules.items() if isinstance(m, kinds)}
+        self._handles = [
+            m.register_forward_pre_hook(self._hook(name)) for name, m in self.modules.items()
+        ]
+        self._handles += [
+            self.modules[name].register_forward_hook(self._spikes(name)) for name in self.neurons
+        ]
+
+    def _spikes(self, name: str):
+        def record(module: nn.Module, args: tuple, out: Any) -> None:
+            spikes = out[0] if isinstance(out, tuple) else out
+            self.outputs.setdefault(name, []).append(spikes.detach())
+
+        return record
+
+    def _hook(self, name: str):
+        def record(module: nn.Module, args: tuple) -> None:
+            if name not in self.order:
+                self.order.append(name)
+            if name in self.neurons and args and isinstance(args[0], Tensor):
+                self.inputs.setdefault(name, []).append(args[0].detach().double())
+
+        return record
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def _end_potential(steps: list[Tensor], sequence: bool) -> tuple[Tensor, int]:
+    """E = sum_k c_k (T - k) from the currents of one window (T calls of [B, ...] or one call
+    of [T, B, ...]); returns E and T."""
+    if sequence:
+        if len(steps) != 1:
+            raise ValueError(f"run() must call each Norse ReLPSP once, it called {len(steps)}")
+        currents = steps[0]
+    else:
+        shapes = {tuple(s.shape) for s in steps}
+        if len(shapes) != 1:
+            raise ValueError(
+                "run() must be one forward pass of one batch: a neuron saw inputs of shapes "
+                f"{sorted(shapes)}"
+            )
+        currents = torch.stack(steps)
+    num = currents.shape[0]
+    ramp = (num - torch.arange(num, dtype=currents.dtype)).view(-1, *[1] * (currents.ndim - 1))
+    return (currents * ramp).sum(0), num
+
+
+def _measure(
+    rec: _Recorder, run: Callable[[], Any], neuron: str, sequence: bool
+) -> tuple[Tensor, int, float]:
+    """One ``run()``: the end potentials of ``neuron``, the number of steps, and the share of
+    (sample, neuron) pairs that spiked in the window (from the neuron's own output)."""
+    rec.inputs.clear()
+    rec.outputs.clear()
+    run()
+    if neuron not in rec.inputs:
+        raise ValueError(f"reinit: run() did not call {neuron!r}")
+    e, steps = _end_potential(rec.inputs[neuron], sequence)
+    outs = rec.outputs[neuron]
+    spikes = outs[0] if sequence else torch.stack(outs)
+    return e, steps, float((spikes.sum(0) > 0).double().mean())
+
+
+def _pairs(rec: _Recorder) -> list[tuple[str, str]]:
+    """Each ReL-PSP neuron with the weight layer called last before its first call."""
+    pairs: list[tuple[str, str]] = []
+    last: str | None = None
+    for name in rec.order:
+        if name in rec.neurons:
+            if last is None:
+                continue  # no weight layer before it (input neurons): nothing to initialise
+            if any(layer == last for layer, _ in pairs):
+                other = next(n for layer, n in pairs if layer == last)
+                raise ValueError(
+                    f"reinit: neurons {other!r} and {name!r} both follow layer {last!r} "
+                    "without a weight layer between them; the flow is not a chain of "
+                    "layer -> neuron pairs"
+                )
+            pairs.append((last, name))
+        else:
+            last = name
+    return pairs
+
+
+@torch.no_grad()
+def reinit(
+    model: nn.Module,
+    run: Callable[[], Any],
+    *,
+    mean: float = 2.0,
+    std: float = 1.0,
+    force: bool = False,
+) -> ReinitReport:
+    """Re-initialise, in place, the Linear / Conv2d layers that feed ReL-PSP neurons.
+
+    Args:
+        model: a model holding this package's clock-driven ReL-PSP neurons (the literal swap
+            or ``convert(..., mode="clock")``).
+        run: runs the training loop's own forward pass of ``model`` on ONE sample batch
+            (e.g. ``lambda: forward(x[:256])``); called twice per layer, without gradients.
+        mean, std: target mean and spread of each neuron's end-of-window potential in
+            thresholds (see the module docstring).
+        force: also re-initialise layers that look trained (their weights hold a gradient or
+            exceed PyTorch's default-init range); by default that raises ValueError, since the
+            weights would be overwritten.
+
+    Returns:
+        A :class:`ReinitReport` (printable): per layer, the neuron, its new threshold, the
+        weight shift and the share of sample neurons that now reach the threshold.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not callable(run):
+        raise ValueError(f"run must be a callable running one forward pass, got {run!r}")
+    for name, value, low in (("mean", mean, float("-inf")), ("std", std, 0.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(value) or value <= low:
+            raise ValueError(f"{name} must be finite" + (" and > 0" if low == 0 else ""))
+    kinds = _relpsp_kinds()
+    if not kinds or not any(isinstance(m, kinds) for m in model.modules()):
+        raise ValueError(
+            "reinit: model holds no ReL-PSP neuron of stdbp_plugin (swap the neurons or use "
+            "stdbp_plugin.convert(model, mode='clock') first)"
+        )
+    was_training = model.training
+    model.eval()
+    rec = _Recorder(model, kinds)
+    report = ReinitReport()
+    try:
+        run()
+        pairs = _pairs(rec)
+        if not pairs:
+            raise ValueError("reinit: run() called no weight layer before a ReL-PSP neuron")
+        if not force:
+            for layer_name, _ in pairs:
+                why = _looks_trained(rec.modules[layer_name])
+                if why:
+                    raise ValueError(
+                        f"reinit: layer {layer_name!r} looks trained ({why}); reinit would "
+                        "overwrite its weights. Call it on a freshly built model, before "
+                        "training, or pass force=True"
+                    )
+        for layer_name, neuron_name in pairs:
+            layer, neuron = rec.modules[layer_name], rec.modules[neuron_name]
+            sequence = _is_sequence(neuron)
+            weight = layer.weight
+            if layer.bias is not None:
+                layer.bias.zero_()
+            if getattr(neuron, "bias", None) is not None and isinstance(neuron.bias, Tensor):
+                neuron.bias.zero_()
+
+            # a fresh zero-mean normal draw with the layer's own weight spread
+            scale = float(weight.detach().std()) if weight.numel() > 1 else 0.0
+            if not scale > 0:
+                scale = _default_bound(layer) / math.sqrt(3.0)
+            fan_in = weight[0].numel()
+            relpsp_init_(weight, None, 1.0, 0.0, scale * math.sqrt(fan_in))
+            e, steps, _ = _measure(rec, run, neuron_name, sequence)
+            kept = weight.detach().clone()
+            weight.fill_(1.0)
+            unit = float(_measure(rec, run, neuron_name, sequence)[0].mean())
+            weight.copy_(kept)
+            if not (float(e.std()) > 0 and unit > 0):
+                raise ValueError(
+                    f"reinit: the inputs of {neuron_name!r} carry no signal on the sample "
+                    f"(spread {float(e.std()):.3g}, response to unit weights {unit:.3g})"
+                )
+            # exact after one round when the path layer -> neuron is linear; pooling (a max)
+            # between them takes a few rounds of the same update
+            shift = 0.0
+            for _ in range(ROUNDS):
+                theta = float(e.std()) / std
+                step = (mean * theta - float(e.mean())) / unit
+                weight.add_(step)
+                shift += step
+                _set_threshold(neuron, theta)
+                e, _, fired = _measure(rec, run, neuron_name, sequence)
+                reached = (float(e.mean()) / theta, float(e.std()) / theta)
+                if abs(reached[0] - mean) <= TOLERANCE * std and (
+                    abs(reached[1] - std) <= TOLERANCE * std
+                ):
+                    break
+            report.layers.append(
+                ReinitLayer(layer_name, neuron_name, theta, shift, *reached, fired)
+            )
+            report.steps = steps
+    finally:
+        rec.close()
+        model.train(was_training)
+    return report

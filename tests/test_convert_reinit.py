@@ -1,0 +1,140 @@
+"""stdbp_plugin.reinit: the layers feeding ReL-PSP neurons get a start where most of them fire.
+
+Checked against what the neurons themselves do on the sample after the call (their own spike
+trains and Norse's ``state.v``), not against reinit's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import stdbp_plugin as stdbp
+
+norse = pytest.importorskip("norse.torch")
+snn = pytest.importorskip("snntorch")
+
+T = 20
+
+
+def _input(batch: int = 64, n: int = 30, seed: int = 0) -> torch.Tensor:
+    """[T, B, n] spike trains: each input spikes at a random rate (some never)."""
+    g = torch.Generator().manual_seed(seed)
+    rate = torch.rand(batch, n, generator=g) * 0.5
+    return (torch.rand(T, batch, n, generator=g) < rate).float()
+
+
+def _norse_net(seed: int = 0) -> nn.Module:
+    from stdbp_plugin.norse import ReLPSPCell
+
+    torch.manual_seed(seed)
+    return norse.SequentialState(nn.Linear(30, 40), ReLPSPCell(), nn.Linear(40, 5), norse.LICell())
+
+
+def _run_norse(model: nn.Module, x: torch.Tensor):
+    state, outs, states = None, [], []
+    for k in range(x.shape[0]):
+        out, state = model(x[k], state)
+        outs.append(out)
+        states.append(state)
+    return outs, states
+
+
+def test_norse_only_the_layer_feeding_relpsp_changes_and_the_neurons_fire_as_reported():
+    model, x = _norse_net(), _input()
+    readout_before = {k: v.clone() for k, v in model[2].state_dict().items()}
+    report = stdbp.reinit(model, lambda: _run_norse(model, x))
+    assert [(r.layer, r.neuron) for r in report.layers] == [("0", "1")]
+    for key, value in model[2].state_dict().items():  # Linear -> LICell: untouched
+        assert torch.equal(value, readout_before[key])
+    assert torch.all(model[0].bias == 0)
+    theta = report.layers[0].threshold_per_step
+    assert float(model[1].p.v_th) == pytest.approx(theta)  # gain 1/dt: v_th per step
+    # the cell's own end-of-window potential, in thresholds: about N(2, 1) over the sample
+    _, states = _run_norse(model, x)
+    hidden_state = states[-1][1]
+    v_end = hidden_state.v.detach().double() / theta
+    assert float(v_end.mean()) == pytest.approx(2.0, abs=0.05)
+    assert float(v_end.std()) == pytest.approx(1.0, abs=0.1)
+    fired = (hidden_state.k_spike >= 0).double().mean()
+    assert float(fired) == pytest.approx(report.layers[0].fire_fraction, abs=1e-9)
+    assert 0.7 < float(fired) < 0.95
+
+
+def test_snntorch_every_layer_feeding_a_relpsp_neuron_in_flow_order():
+    from snntorch import utils
+
+    from stdbp_plugin.snntorch import ReLPSP
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(30, 40),
+        ReLPSP(init_hidden=True, dt=0.5),
+        nn.Linear(40, 8),
+        ReLPSP(init_hidden=True, output=True, dt=0.5),
+    )
+    x = _input()
+
+    def run():
+        utils.reset(net)
+        return torch.stack([net(x[k])[0] for k in range(T)])
+
+    report = stdbp.reinit(net, run, mean=3.0, std=0.5)
+    assert [(r.layer, r.neuron) for r in report.layers] == [("0", "1"), ("2", "3")]
+    assert report.steps == T
+    with torch.no_grad():
+        spikes = run()
+    out_fired = (spikes.sum(0) > 0).double().mean()
+    assert float(out_fired) == pytest.approx(report.layers[1].fire_fraction, abs=1e-9)
+    # threshold = dt * per-step threshold: the neuron fires when dt * sum_k c_k (n - k) >= it
+    assert float(net[3].threshold) == pytest.approx(0.5 * report.layers[1].threshold_per_step)
+    assert float(out_fired) > 0.95  # mean 3, std 0.5 thresholds: nearly all fire
+
+
+def test_convert_outputs_and_the_norse_sequence_module():
+    from stdbp_plugin.norse import ReLPSP
+
+    torch.manual_seed(0)
+    lif = norse.SequentialState(norse.Lift(nn.Linear(30, 40)), norse.LIF())
+    converted = stdbp.convert(lif, mode="clock")
+    keys = set(converted.state_dict())
+    x = _input()
+    report = stdbp.reinit(converted, lambda: converted(x))
+    assert set(converted.state_dict()) == keys
+    assert [(r.layer, r.neuron) for r in report.layers] == [("0.lifted_module", "1")]
+    assert isinstance(converted[1], ReLPSP)
+    with torch.no_grad():
+        z, _ = converted(x)
+    fired = (z.sum(0) > 0).double().mean()
+    assert float(fired) == pytest.approx(report.layers[0].fire_fraction, abs=1e-9)
+
+
+def test_refuses_trained_layers_unless_forced():
+    model, x = _norse_net(), _input()
+    loss = torch.stack(_run_norse(model, x)[0]).sum()
+    loss.backward()
+    with pytest.raises(ValueError, match="'0' looks trained .*gradient.*force=True"):
+        stdbp.reinit(model, lambda: _run_norse(model, x))
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)  # beyond PyTorch's default-init range
+    before = model[0].weight.clone()
+    with pytest.raises(ValueError, match="default-init bound"):
+        stdbp.reinit(model, lambda: _run_norse(model, x))
+    assert torch.equal(model[0].weight, before)  # refused: nothing changed
+    stdbp.reinit(model, lambda: _run_norse(model, x), force=True)
+    assert not torch.equal(model[0].weight, before)
+
+
+def test_bad_arguments_name_what_is_expected():
+    model, x = _norse_net(), _input()
+    with pytest.raises(ValueError, match="std must be finite and > 0"):
+        stdbp.reinit(model, lambda: _run_norse(model, x), std=0.0)
+    with pytest.raises(ValueError, match="mean must be a number"):
+        stdbp.reinit(model, lambda: _run_norse(model, x), mean="2")
+    with pytest.raises(ValueError, match="run must be a callable"):
+        stdbp.reinit(model, None)
+    plain = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    with pytest.raises(ValueError, match="no ReL-PSP neuron"):
+        stdbp.reinit(plain, lambda: plain(torch.ones(1, 3)))
