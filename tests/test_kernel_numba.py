@@ -1,8 +1,9 @@
 """The numba CPU backend equals the pure-torch reference kernel (forward and STDBP gradients).
 
 The reference (stdbp_plugin.kernels.reference) is the specification; float64 results must agree
-to rounding, float32 numba results (float64 accumulation) must agree with the float64 reference
-run on the same values.
+to rounding, float32 numba results must agree with the float64 reference run on the same values
+(the forward accumulates in float64; the float32 backward's own error bound is checked in
+test_kernel_numba_float32.py).
 """
 
 from __future__ import annotations
