@@ -83,10 +83,8 @@ def _forward_samples(
     times = np.empty(weight_t.shape[0] + 1, np.float64)  # the field's times, in walk order
     s = np.empty(n_out, np.float64)
     p = np.empty(n_out, np.float64)
-    live = np.empty(n_out, np.float64)
-    k_fire = np.empty(n_out, np.int64)  # n_causal once fired, 0 while not
-    s_fire = np.empty(n_out, np.float64)
-    p_fire = np.empty(n_out, np.float64)
+    alive = np.empty(n_out, np.float64)  # 1 until the neuron fires, then 0
+    k_fire = np.empty(n_out, np.float64)  # n_causal (a small exact integer) once fired, else 0
     one = np.uint64(1)
     for b in range(start, stop):
         n = _sort_row(t_map[b].reshape(size), flat_order, sorted_t, times_tmp, index_tmp, counts)
@@ -128,16 +126,16 @@ def _forward_samples(
                         word &= word - one
                 times[cnt] = np.inf
                 n_finite[f] = cnt
-                _walk(row, times, cnt, weight_t, theta, s, p, live, k_fire, s_fire, p_fire)
+                _walk(row, times, cnt, weight_t, theta, s, p, alive, k_fire)
                 for j in range(n_out):
-                    k = k_fire[j]
+                    k = np.int64(k_fire[j])
                     if k > 0:
-                        t_j = (theta[j] + p_fire[j]) / s_fire[j]
+                        t_j = (theta[j] + p[j]) / s[j]
                         t_out[b, j, oy, ox] = min(max(t_j, times[k - 1]), times[k])
                         t_j = t_out[b, j, oy, ox]  # as stored (a float32 may overflow)
                         if t_j < np.inf and not t_j > horizon:
                             n_causal[f, j] = k
-                            slope[f, j] = s_fire[j]
+                            slope[f, j] = s[j]
                             continue
                     t_out[b, j, oy, ox] = np.inf
                     n_causal[f, j] = 0
@@ -145,16 +143,18 @@ def _forward_samples(
 
 
 @numba.njit(fastmath=False, cache=True)
-def _walk(row, times, n, weight_t, theta, s, p, live, k_fire, s_fire, p_fire):
-    """numba_cpu's walk of one field: k_fire[j] = n_causal (0 = silent), (s, p)_fire there.
+def _walk(row, times, n, weight_t, theta, s, p, alive, k_fire):
+    """numba_cpu's walk of one field: k_fire[j] = n_causal (0 = silent), S and P at the
+    crossing left in s[j], p[j].
 
     Per group of ties one vectorised pass adds the last input and only counts the crossings;
-    a pass that counted some records them. live[j] is theta_j until j fires, then NaN (no
-    later test passes: one comparison instead of two)."""
+    a pass that counted some records them: the neuron's ``alive`` factor drops from 1 to 0,
+    which freezes its S and P (w * 1 = w and S + 0 = S exactly: the plain sums' rounding)."""
     n_out = weight_t.shape[1]
     s[:] = 0.0
     p[:] = 0.0
-    k_fire[:] = 0
+    alive[:] = 1.0
+    k_fire[:] = 0.0
     n_fired = 0
     k = 0
     while k < n and n_fired < n_out:
@@ -166,26 +166,26 @@ def _walk(row, times, n, weight_t, theta, s, p, live, k_fire, s_fire, p_fire):
         for m in range(k, end - 1):
             w_row = weight_t[row[m]]
             for j in range(n_out):
-                w = np.float64(w_row[j])
+                w = np.float64(w_row[j]) * alive[j]
                 s[j] += w
                 p[j] += w * t_k
         w_row = weight_t[row[end - 1]]
         n_new = 0
         for j in range(n_out):
-            w = np.float64(w_row[j])
+            a_j = alive[j]
+            w = np.float64(w_row[j]) * a_j
             s_j = s[j] + w
             p_j = p[j] + w * t_k
             s[j] = s_j
             p[j] = p_j
-            n_new += np.int64((k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
+            n_new += np.int64((a_j > 0.0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
         if n_new > 0:
+            k_end = np.float64(end)
             for j in range(n_out):
-                s_j = s[j]
-                p_j = p[j]
-                new = (k_fire[j] == 0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j])
-                k_fire[j] = end if new else k_fire[j]
-                s_fire[j] = s_j if new else s_fire[j]
-                p_fire[j] = p_j if new else p_fire[j]
+                a_j = alive[j]
+                new = np.float64((a_j > 0.0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j]))
+                alive[j] = a_j - new
+                k_fire[j] += new * k_end
             n_fired += n_new
         k = end
 
