@@ -138,3 +138,34 @@ def test_bad_arguments_name_what_is_expected():
     plain = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
     with pytest.raises(ValueError, match="no ReL-PSP neuron"):
         stdbp.reinit(plain, lambda: plain(torch.ones(1, 3)))
+
+
+def test_max_pool_between_conv_and_neuron_still_reaches_the_mean():
+    """conv -> max-pool -> neuron is not linear in the weights: the shift is corrected until
+    the neurons' own end potentials (snnTorch ``mem`` after the last step) average 2 thresholds."""
+    from snntorch import utils
+
+    from stdbp_plugin.snntorch import ReLPSP
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 6, 3),
+        nn.MaxPool2d(2),
+        ReLPSP(init_hidden=True),
+        nn.Flatten(),
+        nn.Linear(6 * 3 * 3, 4),
+        ReLPSP(init_hidden=True, output=True),
+    )
+    g = torch.Generator().manual_seed(1)
+    x = 0.1 + 0.9 * torch.rand(32, 1, 8, 8, generator=g)  # direct input, every pixel > 0
+
+    def run():
+        utils.reset(net)
+        return [net(x) for _ in range(T)]
+
+    report = stdbp.reinit(net, run)
+    with torch.no_grad():
+        run()
+    ratio = net[2].mem.double() / net[2].threshold.double()  # V(T) / theta = E / theta
+    assert float(ratio.mean()) == pytest.approx(2.0, abs=0.05)
+    assert report.layers[0].mean == pytest.approx(float(ratio.mean()), rel=1e-6)

@@ -15,14 +15,17 @@ order the data flows, for each ``nn.Linear`` / ``nn.Conv2d`` whose output drives
 neuron of this package (snnTorch and Norse drop-ins, ``convert`` outputs):
 
     W ~ N(0, s^2), s = the std of the layer's weights (PyTorch's default init: 1/sqrt(3 fan_in)),
-    bias = 0; E = the neuron's end potentials over the sample; U = mean(E) with every weight 1;
+    bias = 0; E = the neuron's end potentials over the sample; U = mean(E) with every weight 1
+    (means and spreads over the (sample, neuron) pairs that receive any input);
     theta = std(E) / std,   W <- W + (mean * theta - mean(E)) / U,
 
-and sets the neuron's threshold to theta (exact in one round when the path from layer to
-neuron is linear, e.g. a scale; with a max-pool between them the update is repeated, at most
+and sets the neuron's threshold to theta (the shift is exact in one round when the path from
+layer to neuron is linear, e.g. a scale; with a max-pool between them it is corrected, at most
 ``ROUNDS`` times). The result is ``relpsp_init_``'s distribution, w ~ N(m, s^2) with a positive
-mean m, at a scale read from the data: E / theta has about the given ``mean`` and ``std`` over
-the sample (defaults 2 and 1: about 84% of the neurons fire in the window, at spread-out steps).
+mean m, at a scale read from the data: E / theta has the given ``mean`` over the sample and
+about the given ``std`` (more where the inputs' total varies much between samples, as raw
+pixels do; the report gives the spread reached). Defaults 2 and 1: about 84% of the neurons
+fire in the window, at spread-out steps.
 The weights keep their spread, so the learning rate means what it meant. Layers that feed
 anything else (a Norse ``LICell`` read-out, ...) are left alone. Trained weights are refused
 (see :func:`reinit`).
@@ -41,8 +44,8 @@ from torch import Tensor, nn
 from stdbp_plugin.nn.init import relpsp_init_
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
-ROUNDS = 4  # at most this many updates of (threshold, weight shift) per layer
-TOLERANCE = 0.05  # stop when mean and spread of E / theta are this close (in units of std)
+ROUNDS = 4  # at most this many updates of the weight shift per layer
+TOLERANCE = 0.05  # stop when the mean of E / theta is this close (in units of std)
 
 
 @dataclass
@@ -50,7 +53,8 @@ class ReinitLayer:
     """One re-initialised layer: its name, the neuron it feeds, the new threshold (in units
     of one step's input current: the neuron fires when sum_k c_k (n - k) reaches it), the
     shift added to the weights' mean, the mean and spread of E / theta reached on the sample,
-    and the share of (sample, neuron) pairs that fire within the window afterwards."""
+    and the share of (sample, neuron) pairs that fire within the window afterwards (pairs that
+    receive input; a conv's border may receive none)."""
 
     layer: str
     neuron: str
@@ -201,9 +205,9 @@ def _end_potential(steps: list[Tensor], sequence: bool) -> tuple[Tensor, int]:
 
 def _measure(
     rec: _Recorder, run: Callable[[], Any], neuron: str, sequence: bool
-) -> tuple[Tensor, int, float]:
-    """One ``run()``: the end potentials of ``neuron``, the number of steps, and the share of
-    (sample, neuron) pairs that spiked in the window (from the neuron's own output)."""
+) -> tuple[Tensor, int, Tensor]:
+    """One ``run()``: the end potentials of ``neuron``, the number of steps, and which
+    (sample, neuron) pairs spiked in the window (from the neuron's own output)."""
     rec.inputs.clear()
     rec.outputs.clear()
     run()
@@ -212,7 +216,7 @@ def _measure(
     e, steps = _end_potential(rec.inputs[neuron], sequence)
     outs = rec.outputs[neuron]
     spikes = outs[0] if sequence else torch.stack(outs)
-    return e, steps, float((spikes.sum(0) > 0).double().mean())
+    return e, steps, spikes.sum(0) > 0
 
 
 def _pairs(rec: _Recorder) -> list[tuple[str, str]]:
@@ -313,28 +317,30 @@ def reinit(
             e, steps, _ = _measure(rec, run, neuron_name, sequence)
             kept = weight.detach().clone()
             weight.fill_(1.0)
-            unit = float(_measure(rec, run, neuron_name, sequence)[0].mean())
+            ones = _measure(rec, run, neuron_name, sequence)[0]
             weight.copy_(kept)
-            if not (float(e.std()) > 0 and unit > 0):
+            # (sample, neuron) pairs that receive any input (a conv's empty border: none)
+            live = ones != 0
+            if not (bool(live.any()) and float(e[live].std()) > 0):
                 raise ValueError(
                     f"reinit: the inputs of {neuron_name!r} carry no signal on the sample "
-                    f"(spread {float(e.std()):.3g}, response to unit weights {unit:.3g})"
+                    "(its end potentials do not vary)"
                 )
-            # exact after one round when the path layer -> neuron is linear; pooling (a max)
-            # between them takes a few rounds of the same update
+            unit = float(ones[live].mean())
+            theta = float(e[live].std()) / std
+            _set_threshold(neuron, theta)
+            # exact in one round when the path layer -> neuron is linear; a max-pool between
+            # them raises the mean faster than U, so the shift is corrected a few times
             shift = 0.0
             for _ in range(ROUNDS):
-                theta = float(e.std()) / std
-                step = (mean * theta - float(e.mean())) / unit
+                step = (mean * theta - float(e[live].mean())) / unit
                 weight.add_(step)
                 shift += step
-                _set_threshold(neuron, theta)
-                e, _, fired = _measure(rec, run, neuron_name, sequence)
-                reached = (float(e.mean()) / theta, float(e.std()) / theta)
-                if abs(reached[0] - mean) <= TOLERANCE * std and (
-                    abs(reached[1] - std) <= TOLERANCE * std
-                ):
+                e, _, spiked = _measure(rec, run, neuron_name, sequence)
+                reached = (float(e[live].mean()) / theta, float(e[live].std()) / theta)
+                if abs(reached[0] - mean) <= TOLERANCE * std:
                     break
+            fired = float(spiked[live].double().mean())
             report.layers.append(
                 ReinitLayer(layer_name, neuron_name, theta, shift, *reached, fired)
             )
