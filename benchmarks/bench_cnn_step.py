@@ -11,6 +11,8 @@ walk of kernels/numba_conv.py). The contestants are called alternately (one step
 round, order rotated) and the medians reported.
 
     python benchmarks/bench_cnn_step.py [--threads 2] [--repeats 7] [--before aaa7dc8]
+        [--clock thread]   # at --threads 1: the thread's CPU time (the other jobs' preemption
+                           # does not count), else wall time
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
@@ -102,10 +105,14 @@ def main() -> None:
     parser.add_argument(
         "--unfold", default=UNFOLD, help="git revision of conv.py with the unfold path ('' = skip)"
     )
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.clock == "thread" and args.threads != 1:
+        parser.error("--clock thread measures one thread's CPU time: use it with --threads 1")
     common.set_threads(args.threads)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
 
     from stdbp_plugin.functional import relpsp_conv2d, relpsp_linear
 
@@ -119,12 +126,12 @@ def main() -> None:
             unfold = unfold_conv(args.unfold, Path(tmp))
             steps["stdbp_unfold"] = stdbp_step(unfold, relpsp_linear, x, y, args.seed)
         steps["relu_cnn"] = relu_step(x, y, args.seed)
-        times = common.time_interleaved(steps, args.repeats)
+        times = common.time_interleaved(steps, args.repeats, clock=clock)
     ms = {k: common.median_ms(v) for k, v in times.items()}
     load = os.getloadavg()
     print(
         f"{SPEC}, batch {args.batch}, input {source}, {args.threads} thread(s), "
-        f"{args.repeats} interleaved repeats, load avg {load[0]:.1f}"
+        f"{args.repeats} interleaved repeats, {args.clock} clock, load avg {load[0]:.1f}"
     )
     for name, value in ms.items():
         print(f"{name:<14}{value:>10.1f} ms   {value / ms['relu_cnn']:>6.2f}x the ReLU CNN")
@@ -143,7 +150,8 @@ def main() -> None:
                 "repeats": args.repeats,
                 "before_revision": None if args.no_before else args.before,
                 "unfold_revision": args.unfold or None,
-                "statistic": "median wall time of one training step, ms (runs interleaved)",
+                "statistic": f"median {args.clock} time of one training step, ms (interleaved)",
+                "clock": "thread_time" if args.clock == "thread" else "perf_counter",
                 "step_ms": ms,
                 "all_step_ms": {k: [1e3 * t for t in v] for k, v in times.items()},
                 "machine": common.machine_info(args.threads),
