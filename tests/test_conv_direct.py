@@ -223,3 +223,22 @@ def test_only_the_gradients_asked_for():
     rows = unfolded(t_in, weight, bias, theta, (1, 1), (0, 0), "numba")
     (expected,) = torch.autograd.grad(rows, weight, grad_out)
     torch.testing.assert_close(grad_w, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_scalar_threshold_tensor_and_strided_input():
+    """A 0-d threshold that requires grad (its gradient sums over every output) and a map that
+    is a permuted view (not contiguous)."""
+    t_in, weight, bias, _ = make_problem(5, (2, 3, 6, 6), 4, (3, 3), 0.0, 0.2, False, torch.float64)
+    strided = t_in.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    assert not strided.is_contiguous()
+    theta = torch.tensor(0.6, dtype=torch.float64)
+    out, got = grads(
+        lambda t, w, b, th: relpsp_conv2d(t, w, b, th, 2, 1, backend="numba"),
+        strided, weight, bias, theta, 2,
+    )  # fmt: skip
+    ref, expected = grads(
+        lambda t, w, b, th: unfolded(t, w, b, th, (2, 2), (1, 1), "numba"),
+        t_in, weight, bias, theta, 2,
+    )  # fmt: skip
+    assert torch.equal(out, ref) and got[-1].shape == ()
+    assert_grads_close(got, expected, torch.float64)
