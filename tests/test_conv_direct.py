@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stdbp_plugin.functional import relpsp_conv2d, relpsp_linear
+from stdbp_plugin.kernels import numba_cpu
 
 PROPERTY = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -173,14 +174,19 @@ def test_gradcheck_float64(seed):
     assert torch.autograd.gradcheck(layer, (t_in, weight, bias, theta), eps=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_chunks_of_threads_give_the_same_result(threads):
+@pytest.mark.parametrize(("threads", "mode"), [(1, "auto"), (3, "auto"), (2, "numba")])
+def test_chunks_of_threads_give_the_same_result(threads, mode, monkeypatch):
+    """Chunks of samples on torch's team ("auto") or numba's own pool (the fallback)."""
+    if mode == "numba" and numba_cpu.numba.get_num_threads() < 2:
+        pytest.skip("numba's pool has one thread here: it would run one chunk, not two")
+    monkeypatch.setattr(numba_cpu, "PARALLEL", mode)
     t_in, weight, bias, theta = make_problem(
         7, (5, 2, 6, 6), 4, (3, 3), 0.25, 0.3, True, torch.float64
     )
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
+        assert numba_cpu.num_chunks(5) == threads
         out, got = grads(
             lambda t, w, b, th: relpsp_conv2d(t, w, b, th, 1, 1, backend="numba"),
             t_in, weight, bias, theta, 0,
