@@ -12,10 +12,18 @@ loss + backward + Adam step.
 - ANN: Linear(784, 800) -> ReLU -> Linear(800, 10), cross-entropy (the same-size network the
   issue's "within 2x of the ANN" compares against); --no-snntorch leaves snnTorch out.
 
+- ``--before REV``: one more STDBP contestant, the same network and seed whose layers call the
+  kernel file stdbp_plugin/kernels/numba_cpu.py as it was at git revision REV (loaded from git
+  beside the current one), for a before/after of a kernel change in one run.
+
 The contestants are run alternately (one step each per repeat, order rotated) so that a change in machine load hits
-both; the median wall time of each is reported. Writes benchmarks/results/train_step.json.
+both; the median time of each is reported: wall time, or with ``--clock thread`` (meaningful at
+``--threads 1`` only, where all the work runs on the calling thread) that thread's CPU time,
+which other processes on a loaded machine do not inflate. Writes
+benchmarks/results/train_step.json.
 
     python benchmarks/bench_train_step.py [--threads 2] [--steps-t 25] [--repeats 9]
+    python benchmarks/bench_train_step.py --threads 1 --no-snntorch --clock thread --before REV
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch / numba star
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
@@ -36,20 +47,36 @@ from torch import nn  # noqa: E402
 RESULTS = common.RESULTS_DIR / "train_step.json"
 
 
-def stdbp_step_fn(hidden: int):
+def stdbp_step_fn(hidden: int, kernel=None):
+    """One STDBP training step; ``kernel``: a numba kernel module the layers use instead of
+    the installed one (the kernel of an older revision, see --before)."""
     from stdbp_plugin import functional as SF
     from stdbp_plugin import nn as snn_e
+    from stdbp_plugin.functional import linear
 
     net = nn.Sequential(
         snn_e.LatencyEncoder(), snn_e.ReLPSPLinear(784, hidden), snn_e.ReLPSPLinear(hidden, 10)
     )
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
+    @contextlib.contextmanager
+    def kernel_in_use():
+        if kernel is None:
+            yield
+            return
+        resolve = linear.resolve_backend
+        linear.resolve_backend = lambda backend, device: kernel
+        try:
+            yield
+        finally:
+            linear.resolve_backend = resolve
+
     def step(x: torch.Tensor, y: torch.Tensor) -> float:
-        opt.zero_grad()
-        loss = SF.temporal_cross_entropy(net(x), y)
-        loss.backward()
-        opt.step()
+        with kernel_in_use():
+            opt.zero_grad()
+            loss = SF.temporal_cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
         return float(loss.detach())
 
     return step
@@ -98,16 +125,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-snntorch", action="store_true", help="STDBP and the ANN only")
+    parser.add_argument("--before", default=None, help="git revision of an older kernel to add")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     common.set_threads(args.threads)
     torch.manual_seed(args.seed)
     x, y, source = common.mnist_batch(args.batch, args.seed)
+    if args.clock == "thread" and args.threads != 1:
+        parser.error("--clock thread measures one thread's CPU time: use it with --threads 1")
+    torch.manual_seed(args.seed)
     runs = {"stdbp": stdbp_step_fn(args.hidden), "ann": ann_step_fn(args.hidden)}
+    if args.before is not None:
+        where = Path(tempfile.mkdtemp())
+        old = common.module_at_revision(
+            args.before, "stdbp_plugin/kernels/numba_cpu.py", where, "numba_cpu"
+        )
+        torch.manual_seed(args.seed)  # the same initial weights as "stdbp"
+        runs["stdbp_before"] = stdbp_step_fn(args.hidden, old)
     if not args.no_snntorch:
         runs["snntorch"] = snntorch_step_fn(args.hidden, args.steps_t, args.snn_loss)
-    times = common.time_interleaved({k: lambda f=f: f(x, y) for k, f in runs.items()}, args.repeats)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    steps = {k: lambda f=f: f(x, y) for k, f in runs.items()}
+    times = common.time_interleaved(steps, args.repeats, clock=clock)
     ms = {name: common.median_ms(ts) for name, ts in times.items()}
     result = {
         "network": f"784-{args.hidden}-10",
@@ -118,7 +159,9 @@ def main() -> None:
         else {"num_steps": args.steps_t, "loss": f"ce_{args.snn_loss}_loss"},
         "threads": args.threads,
         "repeats": args.repeats,
-        "statistic": "median wall time of one training step, ms (runs interleaved)",
+        "statistic": f"median {'wall' if args.clock == 'wall' else 'CPU (thread)'} time of one "
+        "training step, ms (runs interleaved)",
+        "before_revision": args.before,
         "step_ms": ms,
         "all_step_ms": {name: [1e3 * t for t in ts] for name, ts in times.items()},
         "stdbp_over_ann": ms["stdbp"] / ms["ann"],
@@ -137,6 +180,14 @@ def main() -> None:
     if "snntorch" in ms:
         print(f"{ms['snntorch']:>22.1f}{ms['snntorch'] / ms['stdbp']:>15.1f}x", end="")
     print()
+    if "stdbp_before" in ms:
+        result["stdbp_before_over_ann"] = ms["stdbp_before"] / ms["ann"]
+        result["speedup_now_over_before"] = ms["stdbp_before"] / ms["stdbp"]
+        print(
+            f"kernel of {args.before[:10]}: {ms['stdbp_before']:.1f} ms = "
+            f"{result['stdbp_before_over_ann']:.2f}x the ANN; now "
+            f"{result['speedup_now_over_before']:.2f}x faster ({args.clock} clock)"
+        )
     common.write_json(args.out, result)
 
 

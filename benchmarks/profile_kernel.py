@@ -18,7 +18,11 @@ every phase of both versions, and a ReLU ANN step of the same shape, are timed i
   (bias concatenation, masks, 1/S, autograd bookkeeping);
 - step: encode + 784-800-10 forward + temporal_cross_entropy + backward + Adam step.
 
+``--clock thread`` (with ``--threads 1``) times the calling thread's CPU time instead of wall
+time: all the work runs on that thread, and other processes on a loaded machine do not count.
+
     python benchmarks/profile_kernel.py [--threads 1] [--repeats 15] [--before aaa7dc8]
+        [--clock wall|thread]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
@@ -194,7 +199,10 @@ def main() -> None:
     parser.add_argument("--before", default=BEFORE, help="git revision of the older kernel")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall")
     args = parser.parse_args()
+    if args.clock == "thread" and args.threads != 1:
+        parser.error("--clock thread measures one thread's CPU time: use it with --threads 1")
     common.set_threads(args.threads)
 
     from stdbp_plugin.functional import latency_encode
@@ -228,7 +236,8 @@ def main() -> None:
             for phase, fn in phases(mods, data).items():
                 calls[f"{name}/{phase}"] = fn
         calls["ann/step"] = ann_step(data)
-        times = common.time_interleaved(calls, args.repeats)
+        clock = time.thread_time if args.clock == "thread" else time.perf_counter
+        times = common.time_interleaved(calls, args.repeats, clock=clock)
     ms = {k: common.median_ms(v) for k, v in times.items()}
     table = {
         v: derived({k.split("/")[1]: t for k, t in ms.items() if k.startswith(v + "/")})
@@ -237,7 +246,7 @@ def main() -> None:
     load = os.getloadavg()
     print(
         f"784-800-10, batch {args.batch}, input {source}, {args.threads} thread(s), "
-        f"{args.repeats} interleaved repeats, load avg {load[0]:.1f}"
+        f"{args.repeats} interleaved repeats, {args.clock} clock, load avg {load[0]:.1f}"
     )
     print(f"{'phase (ms, median)':<26}{'before':>10}{'now':>10}{'before/now':>12}")
     for phase in table["before"]:
@@ -259,7 +268,7 @@ def main() -> None:
                 "threads": args.threads,
                 "repeats": args.repeats,
                 "before_revision": args.before,
-                "statistic": "median wall time, ms, all calls interleaved",
+                "statistic": f"median {args.clock} time, ms, all calls interleaved",
                 "phases_ms": table,
                 "raw_ms": ms,
                 "ann_step_ms": ann,
