@@ -277,6 +277,11 @@ def _backward_samples(
             for ox in range(w_out):
                 f = (b * h_out + oy) * w_out + ox
                 row = order[f]
+                j = 0
+                while j < n_out and grad[b, j, oy, ox] == 0.0:
+                    j += 1
+                if j == n_out:  # no gradient reaches this field (e.g. a silent region)
+                    continue
                 n_active = 0
                 for j in range(n_out):
                     g = np.float64(grad[b, j, oy, ox])
