@@ -24,7 +24,7 @@ TINY = {
     "snntorch_tutorial5_membrane": dict(num_steps=5, batch_size=32),
     "snntorch_tutorial6": dict(num_steps=4, batch_size=16),
     "snntorch_temporal": dict(num_steps=6, batch_size=32),
-    "norse_mnist_task": dict(num_steps=4, batch_size=8),
+    "norse_mnist_task": dict(num_steps=8, batch_size=8),  # its encoder first fires at step 5
     "norse_readme": dict(num_steps=6, batch_size=32),
     "norse_latency": dict(num_steps=6, batch_size=32),
 }
@@ -92,6 +92,17 @@ def test_every_variant_documents_its_changed_lines(name: str) -> None:
         assert any(
             k in line for k in ("Leaky", "LIF", "import snntorch.functional", "predicted")
         ), line
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reinit_variants_add_one_line_to_their_base(name: str) -> None:
+    module = pipelines.pipeline(name)
+    for variant, base in pipelines.REINIT_BASE.items():
+        lines = pipelines.changes(module, variant)
+        added = [line for line in lines if line not in module.CHANGES[base]]
+        reinit = [line for line in added if "stdbp.reinit(" in line]
+        assert len(reinit) == 1 and reinit[0].startswith(f"+ stdbp.reinit({module.MODEL_NAME}, ")
+        assert set(added) - set(reinit) <= {"+ import stdbp_plugin as stdbp"}, added
 
 
 def test_bench_renders_docs_from_results(tmp_path) -> None:

@@ -18,7 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-VARIANTS = ("upstream", "swap", "clock", "event")
+VARIANTS = ("upstream", "swap", "swap_reinit", "clock", "clock_reinit", "event")
+#: A ``*_reinit`` variant is its base variant plus one line before training,
+#: ``stdbp_plugin.reinit(model, run)`` on the first training batch (conversion/reinit.py).
+REINIT_BASE = {"swap_reinit": "swap", "clock_reinit": "clock"}
 
 
 class NotApplicable(Exception):

@@ -34,6 +34,9 @@ MEAN, STD = 0.1307, 0.3081
 DT = 1e-3
 TAU = 5e-3
 
+MODEL_NAME = "model"
+REINIT_RUN = "model(encoder(data))"  # one forward pass of the first batch
+
 CHANGES = {
     "upstream": [],
     "swap": [

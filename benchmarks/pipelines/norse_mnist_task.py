@@ -27,6 +27,9 @@ NUM_STEPS = 32
 BATCH_SIZE = 32
 MEAN, STD = 0.1307, 0.3081
 
+MODEL_NAME = "model"
+REINIT_RUN = "model(data)"  # one forward pass of the first batch
+
 CHANGES = {
     "upstream": [],
     "swap": [

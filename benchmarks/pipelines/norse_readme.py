@@ -28,6 +28,9 @@ NUM_STEPS = 32
 BATCH_SIZE = 256
 MEAN, STD = 0.1307, 0.3081
 
+MODEL_NAME = "model"
+REINIT_RUN = "forward(data)"  # one forward pass of the first batch (the step loop below)
+
 CHANGES = {
     "upstream": [],
     "swap": [

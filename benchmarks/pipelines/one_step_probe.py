@@ -14,6 +14,7 @@ For one pipeline variant (built exactly as the matrix builds it) on one training
     python benchmarks/pipelines/one_step_probe.py norse_mnist_task swap
     python benchmarks/pipelines/one_step_probe.py norse_mnist_task swap --train 62 \\
         --freeze rsnn.conv,rsnn.fc1
+    python benchmarks/pipelines/one_step_probe.py norse_readme swap --reinit
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="default: the pipeline's")
     parser.add_argument("--silent-grad", type=float, default=None, help="set on every neuron")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--reinit", action="store_true", help="stdbp_plugin.reinit on the first batch first"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -116,6 +120,10 @@ def main() -> None:
                 module.silent_grad = args.silent_grad
     x, y = common.mnist(True, max(batch, batch * args.train))
     x = x.view(-1, 1, 28, 28)
+    if args.reinit:
+        import stdbp_plugin
+
+        print(stdbp_plugin.reinit(model, lambda: setup.forward(x[:batch])))
     rec = Recorder(model)
 
     def measure() -> str:

@@ -27,6 +27,9 @@ NUM_STEPS = 25
 BATCH_SIZE = 128
 beta = 0.9
 
+MODEL_NAME = "net"
+REINIT_RUN = "forward_pass(net, num_steps, spk_in)"  # one forward pass of the first batch
+
 CHANGES = {
     "upstream": [],
     "swap": [

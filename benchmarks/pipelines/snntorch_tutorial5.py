@@ -29,6 +29,9 @@ num_hidden = 1000
 num_outputs = 10
 beta = 0.95
 
+MODEL_NAME = "net"
+REINIT_RUN = "net(data.view(batch_size, -1))"  # one forward pass of the first batch
+
 CHANGES = {
     "upstream": [],
     "swap": [

@@ -37,6 +37,9 @@ _READOUT_LINE = [
     "- _, predicted = test_spk.sum(dim=0).max(1)",
     "+ _, predicted = test_mem[-1].max(1)        # readout line: membrane at the last step",
 ]
+MODEL_NAME = "net"
+REINIT_RUN = "net(data.view(batch_size, -1))"  # one forward pass of the first batch
+
 CHANGES = {
     "upstream": [],
     "swap": [

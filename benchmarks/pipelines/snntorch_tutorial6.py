@@ -26,6 +26,9 @@ NUM_STEPS = 50
 BATCH_SIZE = 128
 beta = 0.5
 
+MODEL_NAME = "net"
+REINIT_RUN = "forward_pass(net, num_steps, data)"  # one forward pass of the first batch
+
 CHANGES = {
     "upstream": [],
     "swap": [
