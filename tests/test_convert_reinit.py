@@ -104,6 +104,7 @@ def test_convert_outputs_and_the_norse_sequence_module():
     assert set(converted.state_dict()) == keys
     assert [(r.layer, r.neuron) for r in report.layers] == [("0.lifted_module", "1")]
     assert isinstance(converted[1], ReLPSP)
+    assert any("stdbp_plugin.reinit" in a for a in converted.stdbp_conversion_report.actions)
     with torch.no_grad():
         z, _ = converted(x)
     fired = (z.sum(0) > 0).double().mean()

@@ -117,6 +117,11 @@ def _actions(adapter, mode: str, kept: list[tuple[str, str, str]]) -> list[str]:
             "encoding: every input spike adds one ReL-PSP kernel; latency coding (one spike "
             "per input) matches the event-driven model, rate or direct input also runs"
         )
+        out.append(
+            "training from scratch: stdbp_plugin.reinit(model, lambda: <one forward pass of "
+            "a batch>) before training gives the layers feeding ReL-PSP neurons a positive-mean "
+            "start and thresholds matched to the window (not for trained weights)"
+        )
     return out
 
 
