@@ -19,7 +19,7 @@ At ``--threads 1`` the times are the calling thread's CPU time (``time.thread_ti
 work runs on it, and a loaded machine's preemption does not count), else wall time.
 
 ``--model cnn``: the same for a training step of 16C5-P2-32C5-P2-800-128-10 (batch 64; the
-kernel time then includes ``conv_order``).
+kernel time then includes ``conv_order`` or the direct conv walk of ``numba_conv``).
 
     python benchmarks/bench_layer_overhead.py [--model mlp|cnn] [--threads 1] [--repeats 15]
 """
@@ -122,13 +122,15 @@ def current_layers() -> dict:
 
 
 class KernelClock:
-    """Wraps the numba kernel's forward / backward to add up the time spent inside them."""
+    """Wraps the numba kernels' forward / backward (and conv_order) to add up the time spent
+    inside them (numba_cpu and, for the CNN, the direct conv walk of numba_conv)."""
 
-    def __init__(self, kernel) -> None:
-        self.kernel, self.total = kernel, 0.0
-        for name in ("forward", "backward", "conv_order"):
-            original = getattr(kernel, name)
-            setattr(kernel, name, self._timed(original))
+    def __init__(self, *kernels) -> None:
+        self.total = 0.0
+        for kernel in kernels:
+            for name in ("forward", "backward", "conv_order"):
+                if hasattr(kernel, name):
+                    setattr(kernel, name, self._timed(getattr(kernel, name)))
 
     def _timed(self, fn):
         def wrapper(*args, **kwargs):
@@ -199,7 +201,7 @@ def main() -> None:
     global CLOCK
     CLOCK = time.thread_time if args.threads == 1 else time.perf_counter
 
-    from stdbp_plugin.kernels import numba_cpu
+    from stdbp_plugin.kernels import numba_conv, numba_cpu
     from stdbp_plugin.nn import relpsp_init_
 
     torch.manual_seed(0)
@@ -217,7 +219,7 @@ def main() -> None:
         make = cnn_step_fn
         shapes = ((16, 1, 5, 5), (32, 16, 5, 5), (800, 512), (128, 800), (10, 128))
         params = tuple(relpsp_init_(torch.empty(shape)) for shape in shapes)
-    clock = KernelClock(numba_cpu)
+    clock = KernelClock(numba_cpu, numba_conv)
     with tempfile.TemporaryDirectory() as tmp:
         versions = {"before": load_layers(args.before, Path(tmp)), "now": current_layers()}
         steps, syncs = {}, {}
