@@ -5,9 +5,9 @@ Batch 64 of latency-coded real MNIST (random images with 20% active pixels when 
 files are absent); one step = encode + forward + loss + backward + Adam step. The older
 version (stdbp_plugin/kernels/numba_cpu.py, functional/linear.py and functional/conv.py at git
 revision ``--before``) is loaded from git beside the current one, and so is
-functional/conv.py of revision ``--unfold`` (the last one that unfolds every receptive field into
-a row for the numba kernel; it runs on the current kernel, so that row isolates the direct conv
-walk of kernels/numba_conv.py). The contestants are called alternately (one step each per
+the same three files of revision ``--unfold`` (the last one that unfolds every receptive field
+into a row for the numba kernel, sorted by ``conv_order``; that row shows the direct conv walk of
+kernels/numba_conv.py against the unfold path just before it). The contestants are called alternately (one step each per
 round, order rotated) and the medians reported.
 
     python benchmarks/bench_cnn_step.py [--threads 2] [--repeats 7] [--before aaa7dc8]
@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
 import torch  # noqa: E402
-from profile_kernel import BEFORE, FILES, load_revision  # noqa: E402
+from profile_kernel import BEFORE, load_revision  # noqa: E402
 from torch import nn  # noqa: E402
 
 SPEC = "16C5-P2-32C5-P2-800-128-10"
@@ -41,13 +41,10 @@ def old_functions(rev: str, where: Path) -> tuple:
     mods = load_revision(rev, where, ("numba_cpu", "linear", "conv"))
     kernel, linear, conv = mods["numba_cpu"], mods["linear"], mods["conv"]
     linear.resolve_backend = lambda backend, device: kernel
-    conv.relpsp_linear = linear.relpsp_linear
+    for name in ("relpsp_linear", "_ReLPSPLinear", "check_linear_args", "check_values"):
+        if hasattr(conv, name):  # what that conv.py imported from linear.py, of that revision
+            setattr(conv, name, getattr(linear, name))
     return conv.relpsp_conv2d, linear.relpsp_linear
-
-
-def unfold_conv(rev: str, where: Path):
-    """relpsp_conv2d of revision ``rev`` on the current kernels (unfolded rows, conv_order)."""
-    return common.module_at_revision(rev, FILES["conv"], where, "conv").relpsp_conv2d
 
 
 def stdbp_step(conv2d, linear, x: torch.Tensor, y: torch.Tensor, seed: int):
@@ -123,8 +120,8 @@ def main() -> None:
             old_conv, old_linear = old_functions(args.before, Path(tmp))
             steps["stdbp_before"] = stdbp_step(old_conv, old_linear, x, y, args.seed)
         if args.unfold:
-            unfold = unfold_conv(args.unfold, Path(tmp))
-            steps["stdbp_unfold"] = stdbp_step(unfold, relpsp_linear, x, y, args.seed)
+            unfold_conv, unfold_linear = old_functions(args.unfold, Path(tmp))
+            steps["stdbp_unfold"] = stdbp_step(unfold_conv, unfold_linear, x, y, args.seed)
         steps["relu_cnn"] = relu_step(x, y, args.seed)
         times = common.time_interleaved(steps, args.repeats, clock=clock)
     ms = {k: common.median_ms(v) for k, v in times.items()}

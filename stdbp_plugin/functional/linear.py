@@ -26,7 +26,7 @@ class _ReLPSPLinear(torch.autograd.Function):
     """t_out = (theta + P_k) / S_k at the first crossing; backward = STDBP (see relpsp_linear)."""
 
     @staticmethod
-    def forward(ctx, t_in, weight, bias, threshold, kernel, max_inv_slope, horizon, order=None):
+    def forward(ctx, t_in, weight, bias, threshold, kernel, max_inv_slope, horizon):
         if bias is not None:
             t_in = torch.cat([t_in.new_zeros(t_in.shape[0], 1), t_in], dim=1)
         if getattr(kernel, "WEIGHT_TRANSPOSED", False):
@@ -36,10 +36,7 @@ class _ReLPSPLinear(torch.autograd.Function):
             weight = columns.contiguous().t()
         elif bias is not None:
             weight = torch.cat([bias[:, None], weight], dim=1)
-        if order is None:
-            t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
-        else:  # the caller sorted the rows already (relpsp_conv2d on the numba backend)
-            t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold, order)
+        t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
         # (theta + P) / S overflows to +inf when S is denormal-small: that neuron is silent
         # (else backward computes 0 * (1/S = inf) = NaN for it). Masked unconditionally: no
         # host read of a value (a device sync on a GPU) in the layer's hot path.
@@ -82,7 +79,7 @@ class _ReLPSPLinear(torch.autograd.Function):
             grad_t = grad_t[:, 1:] if grad_t is not None else None
             if grad_w is not None:
                 grad_b, grad_w = grad_w[:, 0], grad_w[:, 1:]
-        return grad_t, grad_w if need_w else None, grad_b, grad_theta, None, None, None, None
+        return grad_t, grad_w if need_w else None, grad_b, grad_theta, None, None, None
 
 
 def relpsp_linear(

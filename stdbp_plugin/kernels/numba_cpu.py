@@ -14,8 +14,7 @@ clamped into [t_(k), t_(k+1)]. The crossing test rides in the same vectorised pa
 update of the group and only counts; a branch-free pass records k only when it counted some,
 and a per-neuron factor (1, then 0 once fired) multiplying the weights freezes S and P at the
 crossing (bit for bit the plain sums: w * 1 = w, S + 0 = S). The walk stops once every neuron
-has fired or the finite inputs run out. ``conv_order`` gives the order of every receptive field
-from one sort of each sample's map (the kernel then does not sort).
+has fired or the finite inputs run out.
 
 The forward keeps float64 sums for float32 tensors too: a float32 walk was measured 1.25x faster
 at most, and its errors are not small where they matter. V(t_(k+1)) = S t_(k+1) - P cancels,
@@ -225,7 +224,7 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
 
 
 @numba.njit(fastmath=False, cache=True)
-def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope, presorted):
+def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope):
     """The forward walk for samples start..stop-1 (one thread's share).
 
     Per group of tied inputs one vectorised pass over all neurons adds the last input's
@@ -246,14 +245,7 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
     counts = np.empty(n_in // 2 + 2, np.int64)
     for b in range(start, stop):
         order_b = order[b]
-        if presorted:  # order given (conv_order): read the sorted finite times off it
-            n = 0
-            while n < n_in and t_in[b, order_b[n]] < np.inf:
-                times[n] = t_in[b, order_b[n]]
-                n += 1
-            times[n] = np.inf
-        else:
-            n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp, counts)
+        n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp, counts)
         s[:] = 0.0
         p[:] = 0.0
         alive[:] = 1.0
@@ -442,125 +434,37 @@ def _run_chunks(batch: int, serial, parallel, args: tuple) -> None:
 
 
 @numba.njit(fastmath=False, cache=True, nogil=True)
-def _forward_serial(t_in, order, weight_t, theta, t_out, n_causal, slope, presorted, start, stop):
-    _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope, presorted)
+def _forward_serial(t_in, order, weight_t, theta, t_out, n_causal, slope, start, stop):
+    _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
 
 
-def forward(
-    t_in: Tensor, weight: Tensor, threshold: Tensor, order: Tensor | None = None
-) -> ForwardResult:
-    """Exact first-crossing times. t_in [B, I], weight [O, I], threshold [O] (CPU tensors).
-
-    ``order`` (optional, [B, I] int64): the stable argsort of each row of t_in when the caller
-    already has it (:func:`conv_order`); the kernel then does not sort."""
+def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
+    """Exact first-crossing times. t_in [B, I], weight [O, I], threshold [O] (CPU tensors)."""
     batch, n_in = t_in.shape
     n_out = weight.shape[0]
-    presorted = order is not None
-    order_np = _numpy(order) if presorted else np.empty((batch, n_in), dtype=np.int64)
-    if presorted and (order_np.shape != (batch, n_in) or order_np.dtype != np.int64):
-        raise ValueError(f"order must be int64 of shape {(batch, n_in)}, got {order_np.shape}")
+    order_np = np.empty((batch, n_in), dtype=np.int64)
     t_np = _numpy(t_in)
     weight_t = _numpy(weight.t())
     theta = _numpy(threshold).astype(np.float64)
     t_out = np.empty((batch, n_out), dtype=t_np.dtype)
     n_causal = np.empty((batch, n_out), dtype=np.int64)
     slope = np.empty((batch, n_out), dtype=t_np.dtype)
-    args = (t_np, order_np, weight_t, theta, t_out, n_causal, slope, presorted)
+    args = (t_np, order_np, weight_t, theta, t_out, n_causal, slope)
     _run_chunks(batch, _forward_serial, _forward_chunked, args)
     return ForwardResult(
         torch.from_numpy(t_out),
-        order if presorted else torch.from_numpy(order_np),
+        torch.from_numpy(order_np),
         torch.from_numpy(n_causal),
         torch.from_numpy(slope),
     )
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True)
-def _forward_chunked(t_in, order, weight_t, theta, t_out, n_causal, slope, presorted, n_chunks):
+def _forward_chunked(t_in, order, weight_t, theta, t_out, n_causal, slope, n_chunks):
     batch = t_in.shape[0]
     for c in prange(n_chunks):
         start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
-        _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope, presorted)
-
-
-@numba.njit(fastmath=False, cache=True, nogil=True)
-def _conv_order_serial(t_map, kh, kw, sh, sw, offset, order, start, stop):
-    """Samples start..stop-1 of :func:`conv_order`: sort each sample's whole map once, then
-    for every output position keep, in that order, the entries inside its window."""
-    channels, height, width = t_map.shape[1], t_map.shape[2], t_map.shape[3]
-    h_out = (height - kh) // sh + 1
-    w_out = (width - kw) // sw + 1
-    size = channels * height * width
-    flat_order = np.empty(size, np.int64)
-    times = np.empty(size + 1, np.float64)
-    times_tmp = np.empty(size, np.float64)
-    index_tmp = np.empty(size, np.int64)
-    counts = np.empty(size // 2 + 2, np.int64)
-    ys = np.empty(size, np.int64)
-    xs = np.empty(size, np.int64)
-    local = np.empty(size, np.int64)  # receptive-field index at window origin (0, 0)
-    buf = np.empty(order.shape[1] + 1, np.int64)
-    for b in range(start, stop):
-        flat = t_map[b].reshape(size)
-        n = _sort_row(flat, flat_order, times, times_tmp, index_tmp, counts)
-        for m in range(n):
-            g = flat_order[m]
-            c, rest = g // (height * width), g % (height * width)
-            ys[m], xs[m] = rest // width, rest % width
-            local[m] = offset + c * kh * kw + ys[m] * kw + xs[m]
-        for oy in range(h_out):
-            y0 = oy * sh
-            for ox in range(w_out):
-                x0 = ox * sw
-                row = order[(b * h_out + oy) * w_out + ox]
-                cnt = 0
-                if offset:
-                    buf[0] = 0  # the bias: an input at t = 0, first among any ties
-                    cnt = 1
-                shift = y0 * kw + x0
-                for m in range(n):  # branch-free compaction of the entries in the window
-                    inside = (ys[m] >= y0) & (ys[m] < y0 + kh) & (xs[m] >= x0) & (xs[m] < x0 + kw)
-                    buf[cnt] = local[m] - shift  # buf has one spare slot for the last write
-                    cnt += np.int64(inside)
-                row[:cnt] = buf[:cnt]
-                for c in range(channels):  # the silent inputs, in index order
-                    for dy in range(kh):
-                        for dx in range(kw):
-                            if not t_map[b, c, y0 + dy, x0 + dx] < np.inf:
-                                row[cnt] = offset + (c * kh + dy) * kw + dx
-                                cnt += 1
-
-
-@numba.njit(parallel=True, fastmath=False, cache=True)
-def _conv_order_chunked(t_map, kh, kw, sh, sw, offset, order, n_chunks):
-    batch = t_map.shape[0]
-    for c in prange(n_chunks):
-        start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
-        _conv_order_serial(t_map, kh, kw, sh, sw, offset, order, start, stop)
-
-
-def conv_order(
-    t_map: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int], bias: bool
-) -> Tensor:
-    """The stable argsort of every receptive field of a (padded) spike-time map, as the rows
-    that ``F.unfold(t_map, kernel_size, stride=stride).transpose(1, 2)`` gives (with a bias
-    input at t = 0 prepended as index 0 when ``bias``): [B * H_out * W_out, bias + C kh kw].
-
-    Each sample's map is sorted once (C H W entries) instead of every field on its own; a
-    field's order is the map's order restricted to the window (the window's index order is the
-    map's (c, y, x) order, so ties stay in index order)."""
-    t_np = _numpy(t_map)
-    batch, channels, height, width = t_np.shape
-    (kh, kw), (sh, sw) = kernel_size, stride
-    rows = batch * ((height - kh) // sh + 1) * ((width - kw) // sw + 1)
-    order = np.empty((rows, int(bias) + channels * kh * kw), dtype=np.int64)
-    _run_chunks(
-        batch,
-        _conv_order_serial,
-        _conv_order_chunked,
-        (t_np, kh, kw, sh, sw, int(bias), order),
-    )
-    return torch.from_numpy(order)
+        _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
 
 
 def backward(
