@@ -170,3 +170,28 @@ def test_max_pool_between_conv_and_neuron_still_reaches_the_mean():
     ratio = net[2].mem.double() / net[2].threshold.double()  # V(T) / theta = E / theta
     assert float(ratio.mean()) == pytest.approx(2.0, abs=0.05)
     assert report.layers[0].mean == pytest.approx(float(ratio.mean()), rel=1e-6)
+
+
+def test_a_custom_module_that_passes_the_current_by_keyword():
+    from stdbp_plugin.norse import ReLPSPCell
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(30, 16)
+            self.cell = ReLPSPCell()
+
+        def forward(self, x):
+            state, out = None, []
+            for k in range(x.shape[0]):
+                z, state = self.cell(input_tensor=self.fc(x[k]), state=state)
+                out.append(z)
+            return torch.stack(out)
+
+    torch.manual_seed(0)
+    net, x = Net(), _input()
+    report = stdbp.reinit(net, lambda: net(x))
+    assert [(r.layer, r.neuron) for r in report.layers] == [("fc", "cell")]
+    with torch.no_grad():
+        fired = (net(x).sum(0) > 0).double().mean()
+    assert float(fired) == pytest.approx(report.layers[0].fire_fraction, abs=1e-9)

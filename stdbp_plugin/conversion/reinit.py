@@ -156,7 +156,8 @@ class _Recorder:
         }
         self.neurons = {name for name, m in self.modules.items() if isinstance(m, kinds)}
         self._handles = [
-            m.register_forward_pre_hook(self._hook(name)) for name, m in self.modules.items()
+            m.register_forward_pre_hook(self._hook(name), with_kwargs=True)
+            for name, m in self.modules.items()
         ]
         self._handles += [
             self.modules[name].register_forward_hook(self._spikes(name)) for name in self.neurons
@@ -170,11 +171,13 @@ class _Recorder:
         return record
 
     def _hook(self, name: str):
-        def record(module: nn.Module, args: tuple) -> None:
+        def record(module: nn.Module, args: tuple, kwargs: dict) -> None:
             if name not in self.order:
                 self.order.append(name)
-            if name in self.neurons and args and isinstance(args[0], Tensor):
-                self.inputs.setdefault(name, []).append(args[0].detach().double())
+            # the input current: first argument (``input_`` / ``input_tensor`` if by keyword)
+            given = args[0] if args else kwargs.get("input_", kwargs.get("input_tensor"))
+            if name in self.neurons and isinstance(given, Tensor):
+                self.inputs.setdefault(name, []).append(given.detach().double())
 
         return record
 
@@ -199,7 +202,9 @@ def _end_potential(steps: list[Tensor], sequence: bool) -> tuple[Tensor, int]:
             )
         currents = torch.stack(steps)
     num = currents.shape[0]
-    ramp = (num - torch.arange(num, dtype=currents.dtype)).view(-1, *[1] * (currents.ndim - 1))
+    ramp = (num - torch.arange(num, dtype=currents.dtype, device=currents.device)).view(
+        -1, *[1] * (currents.ndim - 1)
+    )
     return (currents * ramp).sum(0), num
 
 
