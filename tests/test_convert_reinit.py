@@ -195,3 +195,44 @@ def test_a_custom_module_that_passes_the_current_by_keyword():
     with torch.no_grad():
         fired = (net(x).sum(0) > 0).double().mean()
     assert float(fired) == pytest.approx(report.layers[0].fire_fraction, abs=1e-9)
+
+
+def test_an_error_on_the_way_leaves_the_model_as_it_was():
+    """The input goes silent when reinit measures the second layer, after the first layer
+    was re-initialised: reinit fails there and restores every weight, bias and threshold."""
+    from snntorch import utils
+
+    from stdbp_plugin.snntorch import ReLPSP
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(30, 40),
+        ReLPSP(init_hidden=True),
+        nn.Linear(40, 8),
+        ReLPSP(init_hidden=True, output=True),
+    )
+    x = _input()
+    calls = {"n": 0}
+
+    def run():
+        # passes: 1 finds the layers, 2-4 measure the first layer, 5-6 the second one
+        calls["n"] += 1
+        utils.reset(net)
+        inp = x if calls["n"] < 5 else torch.zeros_like(x)
+        return [net(inp[k]) for k in range(T)]
+
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match="'3' carry no signal"):
+        stdbp.reinit(net, run)
+    assert calls["n"] == 6
+    after = net.state_dict()
+    assert set(after) == set(before)
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key
+
+
+def test_a_second_call_is_refused_like_trained_weights():
+    model, x = _norse_net(), _input()
+    stdbp.reinit(model, lambda: _run_norse(model, x))
+    with pytest.raises(ValueError, match="'0' looks trained .*previous reinit"):
+        stdbp.reinit(model, lambda: _run_norse(model, x))

@@ -138,7 +138,7 @@ def _looks_trained(layer: nn.Module) -> str | None:
     if largest > bound * (1 + 1e-6):
         return (
             f"its largest |weight| {largest:.4g} exceeds PyTorch's default-init bound "
-            f"1/sqrt(fan_in) = {bound:.4g}"
+            f"1/sqrt(fan_in) = {bound:.4g}, as after training or a previous reinit"
         )
     return None
 
@@ -304,53 +304,90 @@ def reinit(
                         "overwrite its weights. Call it on a freshly built model, before "
                         "training, or pass force=True"
                     )
-        for layer_name, neuron_name in pairs:
-            layer, neuron = rec.modules[layer_name], rec.modules[neuron_name]
-            sequence = _is_sequence(neuron)
-            weight = layer.weight
-            if layer.bias is not None:
-                layer.bias.zero_()
-            if getattr(neuron, "bias", None) is not None and isinstance(neuron.bias, Tensor):
-                neuron.bias.zero_()
-
-            # a fresh zero-mean normal draw with the layer's own weight spread
-            scale = float(weight.detach().std()) if weight.numel() > 1 else 0.0
-            if not scale > 0:
-                scale = _default_bound(layer) / math.sqrt(3.0)
-            fan_in = weight[0].numel()
-            relpsp_init_(weight, None, 1.0, 0.0, scale * math.sqrt(fan_in))
-            e, steps, _ = _measure(rec, run, neuron_name, sequence)
-            kept = weight.detach().clone()
-            weight.fill_(1.0)
-            ones = _measure(rec, run, neuron_name, sequence)[0]
-            weight.copy_(kept)
-            # (sample, neuron) pairs that receive any input (a conv's empty border: none)
-            live = ones != 0
-            if not (bool(live.any()) and float(e[live].std()) > 0):
-                raise ValueError(
-                    f"reinit: the inputs of {neuron_name!r} carry no signal on the sample "
-                    "(its end potentials do not vary)"
-                )
-            unit = float(ones[live].mean())
-            theta = float(e[live].std()) / std
-            _set_threshold(neuron, theta)
-            # exact in one round when the path layer -> neuron is linear; a max-pool between
-            # them raises the mean faster than U, so the shift is corrected a few times
-            shift = 0.0
-            for _ in range(ROUNDS):
-                step = (mean * theta - float(e[live].mean())) / unit
-                weight.add_(step)
-                shift += step
-                e, _, spiked = _measure(rec, run, neuron_name, sequence)
-                reached = (float(e[live].mean()) / theta, float(e[live].std()) / theta)
-                if abs(reached[0] - mean) <= TOLERANCE * std:
-                    break
-            fired = float(spiked[live].double().mean())
-            report.layers.append(
-                ReinitLayer(layer_name, neuron_name, theta, shift, *reached, fired)
-            )
-            report.steps = steps
+        restore = _snapshot([(rec.modules[a], rec.modules[b]) for a, b in pairs])
+        try:
+            _reinit_pairs(rec, pairs, run, mean, std, report)
+        except BaseException:
+            restore()  # an error on the way leaves the model as it was
+            raise
     finally:
         rec.close()
         model.train(was_training)
     return report
+
+
+def _snapshot(pairs: list[tuple[nn.Module, nn.Module]]) -> Callable[[], None]:
+    """What reinit may change (weights, biases, thresholds); returns the function restoring it."""
+    saved: list[tuple[Tensor, Tensor]] = []
+    norse_p: list[tuple[nn.Module, Any]] = []
+    for layer, neuron in pairs:
+        tensors = [layer.weight, layer.bias, getattr(neuron, "bias", None)]
+        if hasattr(neuron, "p"):
+            norse_p.append((neuron, neuron.p))
+        else:
+            tensors.append(neuron.threshold)
+        saved += [(t, t.detach().clone()) for t in tensors if isinstance(t, Tensor)]
+
+    def restore() -> None:
+        with torch.no_grad():
+            for tensor, value in saved:
+                tensor.copy_(value)
+        for neuron, p in norse_p:
+            neuron.p = p
+
+    return restore
+
+
+def _reinit_pairs(
+    rec: _Recorder,
+    pairs: list[tuple[str, str]],
+    run: Callable[[], Any],
+    mean: float,
+    std: float,
+    report: ReinitReport,
+) -> None:
+    """The re-initialisation itself, layer by layer in flow order (see the module docstring)."""
+    for layer_name, neuron_name in pairs:
+        layer, neuron = rec.modules[layer_name], rec.modules[neuron_name]
+        sequence = _is_sequence(neuron)
+        weight = layer.weight
+        if layer.bias is not None:
+            layer.bias.zero_()
+        if getattr(neuron, "bias", None) is not None and isinstance(neuron.bias, Tensor):
+            neuron.bias.zero_()
+
+        # a fresh zero-mean normal draw with the layer's own weight spread
+        scale = float(weight.detach().std()) if weight.numel() > 1 else 0.0
+        if not scale > 0:
+            scale = _default_bound(layer) / math.sqrt(3.0)
+        fan_in = weight[0].numel()
+        relpsp_init_(weight, None, 1.0, 0.0, scale * math.sqrt(fan_in))
+        e, steps, _ = _measure(rec, run, neuron_name, sequence)
+        kept = weight.detach().clone()
+        weight.fill_(1.0)
+        ones = _measure(rec, run, neuron_name, sequence)[0]
+        weight.copy_(kept)
+        # (sample, neuron) pairs that receive any input (a conv's empty border: none)
+        live = ones != 0
+        if not (bool(live.any()) and float(e[live].std()) > 0):
+            raise ValueError(
+                f"reinit: the inputs of {neuron_name!r} carry no signal on the sample "
+                "(its end potentials do not vary)"
+            )
+        unit = float(ones[live].mean())
+        theta = float(e[live].std()) / std
+        _set_threshold(neuron, theta)
+        # exact in one round when the path layer -> neuron is linear; a max-pool between
+        # them raises the mean faster than U, so the shift is corrected a few times
+        shift = 0.0
+        for _ in range(ROUNDS):
+            step = (mean * theta - float(e[live].mean())) / unit
+            weight.add_(step)
+            shift += step
+            e, _, spiked = _measure(rec, run, neuron_name, sequence)
+            reached = (float(e[live].mean()) / theta, float(e[live].std()) / theta)
+            if abs(reached[0] - mean) <= TOLERANCE * std:
+                break
+        fired = float(spiked[live].double().mean())
+        report.layers.append(ReinitLayer(layer_name, neuron_name, theta, shift, *reached, fired))
+        report.steps = steps
