@@ -119,9 +119,10 @@ _REINIT = (
 
 _T6_REINIT = (
     _REINIT + " Narrowed, not closed (swap 12.3% -> 31.3%, clock 28.6% -> 36.0%, upstream "
-    "51.1%; the budget is 31 Adam steps, and single runs of this row differ by several points "
-    "with the random draw: scratch runs of clock_reinit with other draws gave 33.2% and "
-    "40.0%). What remains, measured (`python benchmarks/pipelines/one_step_probe.py "
+    "51.1%; the budget is 31 Adam steps. Single runs differ by several points with the "
+    "random draw: scratch runs of clock_reinit on the first 256 training images instead of "
+    "the first batch, with two earlier forms of reinit, gave 40.0% and 33.2%; with seed 1, "
+    "clock_reinit 29.3% against upstream 58.9%). What remains, measured (`python benchmarks/pipelines/one_step_probe.py "
     "snntorch_tutorial6 clock --num-steps 25 --reinit`): after reinit the output "
     "`nn.Linear(1024, 10)`'s gradient still has row coherence 1.00, and Adam's first step on "
     "that tensor alone takes the outputs from 78% firing at mean step 21.2 to 100% at 19.4. "
