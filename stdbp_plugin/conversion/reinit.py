@@ -260,7 +260,11 @@ def reinit(
         model: a model holding this package's clock-driven ReL-PSP neurons (the literal swap
             or ``convert(..., mode="clock")``).
         run: runs the training loop's own forward pass of ``model`` on ONE sample batch
-            (e.g. ``lambda: forward(x[:256])``); called twice per layer, without gradients.
+            (e.g. ``lambda: forward(x[:256])``), resetting the neurons' state as the loop
+            does; called once, then 3 to ``ROUNDS`` + 2 times per layer, without gradients
+            and in eval mode. Each ReL-PSP neuron is paired with the Linear / Conv2d that
+            ``run`` calls last before the neuron's first call (a chain layer -> neuron, with
+            pooling, scaling or flattening between them allowed).
         mean, std: target mean and spread of each neuron's end-of-window potential in
             thresholds (see the module docstring).
         force: also re-initialise layers that look trained (their weights hold a gradient or
@@ -269,7 +273,13 @@ def reinit(
 
     Returns:
         A :class:`ReinitReport` (printable): per layer, the neuron, its new threshold, the
-        weight shift and the share of sample neurons that now reach the threshold.
+        weight shift, the mean and spread of E / threshold reached and the share of the
+        sample's neurons that now fire in the window.
+
+    Raises:
+        ValueError for bad arguments, a model without ReL-PSP neurons, layers that look
+        trained (without ``force``), two neurons after one layer, or a neuron whose inputs
+        do not vary on the sample; the model is then left as it was.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
