@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/bench_pipelines.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    commands = previous.get("commands", []) if previous else []
+    # a command run again moves to the end (its cells replace the earlier ones)
+    commands = [c for c in (previous.get("commands", []) if previous else []) if c != command]
     machines = dict(previous.get("machines", {})) if previous else {}
     machines[command] = (
         f"{common.load_line(before)} before, load avg {after['load_avg_1_5_15min'][0]:.1f} after"

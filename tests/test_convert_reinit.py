@@ -51,15 +51,15 @@ def test_norse_only_the_layer_feeding_relpsp_changes_and_the_neurons_fire_as_rep
     assert torch.all(model[0].bias == 0)
     theta = report.layers[0].threshold_per_step
     assert float(model[1].p.v_th) == pytest.approx(theta)  # gain 1/dt: v_th per step
-    # the cell's own end-of-window potential, in thresholds: about N(2, 1) over the sample
+    # the cell's own end-of-window potential, in thresholds: about N(2, 2^2) over the sample
     _, states = _run_norse(model, x)
     hidden_state = states[-1][1]
     v_end = hidden_state.v.detach().double() / theta
     assert float(v_end.mean()) == pytest.approx(2.0, abs=0.05)
-    assert float(v_end.std()) == pytest.approx(1.0, abs=0.1)
+    assert float(v_end.std()) == pytest.approx(2.0, abs=0.2)
     fired = (hidden_state.k_spike >= 0).double().mean()
     assert float(fired) == pytest.approx(report.layers[0].fire_fraction, abs=1e-9)
-    assert 0.7 < float(fired) < 0.95
+    assert 0.6 < float(fired) < 0.85  # P(N(2, 4) >= 1) = 0.69
 
 
 def test_snntorch_every_layer_feeding_a_relpsp_neuron_in_flow_order():

@@ -24,8 +24,9 @@ layer to neuron is linear, e.g. a scale; with a max-pool between them it is corr
 ``ROUNDS`` times). The result is ``relpsp_init_``'s distribution, w ~ N(m, s^2) with a positive
 mean m, at a scale read from the data: E / theta has the given ``mean`` over the sample and
 about the given ``std`` (more where the inputs' total varies much between samples, as raw
-pixels do; the report gives the spread reached). Defaults 2 and 1: about 84% of the neurons
-fire in the window, at spread-out steps.
+pixels do; the report gives the spread reached). Defaults 2 and 2: about 70% of the neurons
+fire in the window, at steps spread over all of it (std 1, 2, 3 were measured on the pipelines
+matrix: 2 is the best of them there, see docs/pipelines.md).
 The weights keep their spread, so the learning rate means what it meant. Layers that feed
 anything else (a Norse ``LICell`` read-out, ...) are left alone. Trained weights are refused
 (see :func:`reinit`).
@@ -251,7 +252,7 @@ def reinit(
     run: Callable[[], Any],
     *,
     mean: float = 2.0,
-    std: float = 1.0,
+    std: float = 2.0,
     force: bool = False,
 ) -> ReinitReport:
     """Re-initialise, in place, the Linear / Conv2d layers that feed ReL-PSP neurons.
