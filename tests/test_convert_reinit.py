@@ -49,6 +49,7 @@ def test_norse_only_the_layer_feeding_relpsp_changes_and_the_neurons_fire_as_rep
     for key, value in model[2].state_dict().items():  # Linear -> LICell: untouched
         assert torch.equal(value, readout_before[key])
     assert torch.all(model[0].bias == 0)
+    assert model[1].silent_grad == 0.0 and report.silent_grad == {"1": 0.0}  # hidden: LICell after
     theta = report.layers[0].threshold_per_step
     assert float(model[1].p.v_th) == pytest.approx(theta)  # gain 1/dt: v_th per step
     # the cell's own end-of-window potential, in thresholds: about N(2, 2^2) over the sample
@@ -83,6 +84,7 @@ def test_snntorch_every_layer_feeding_a_relpsp_neuron_in_flow_order():
     report = stdbp.reinit(net, run, mean=3.0, std=0.5)
     assert [(r.layer, r.neuron) for r in report.layers] == [("0", "1"), ("2", "3")]
     assert report.steps == T
+    assert (net[1].silent_grad, net[3].silent_grad) == (0.0, 1.0)  # hidden, output
     with torch.no_grad():
         spikes = run()
     out_fired = (spikes.sum(0) > 0).double().mean()
@@ -225,6 +227,7 @@ def test_an_error_on_the_way_leaves_the_model_as_it_was():
     with pytest.raises(ValueError, match="'3' carry no signal"):
         stdbp.reinit(net, run)
     assert calls["n"] == 6
+    assert net[1].silent_grad == 1.0  # restored too
     after = net.state_dict()
     assert set(after) == set(before)
     for key, value in before.items():
@@ -236,3 +239,33 @@ def test_a_second_call_is_refused_like_trained_weights():
     stdbp.reinit(model, lambda: _run_norse(model, x))
     with pytest.raises(ValueError, match="'0' looks trained .*previous reinit"):
         stdbp.reinit(model, lambda: _run_norse(model, x))
+
+
+def test_hidden_means_a_learning_module_follows_and_none_leaves_silent_grad_alone():
+    from stdbp_plugin.norse import ReLPSPCell
+
+    class Task(nn.Module):  # Norse's MNIST-task shape: the cells feed an LILinearCell read-out
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(30, 16)
+            self.cell = ReLPSPCell()
+            self.out = norse.LILinearCell(16, 4)
+
+        def forward(self, x):
+            s1 = so = None
+            for k in range(x.shape[0]):
+                z, s1 = self.cell(self.fc(x[k]), s1)
+                v, so = self.out(z, so)
+            return v
+
+    torch.manual_seed(0)
+    net, x = Task(), _input()
+    report = stdbp.reinit(net, lambda: net(x))
+    assert net.cell.silent_grad == 0.0 and report.silent_grad == {"cell": 0.0}
+    assert "silent_grad of hidden neurons: cell -> 0" in str(report)
+    torch.manual_seed(0)
+    net = Task()
+    report = stdbp.reinit(net, lambda: net(x), hidden_silent_grad=None)
+    assert net.cell.silent_grad == 1.0 and report.silent_grad == {}
+    with pytest.raises(ValueError, match="silent_grad"):
+        stdbp.reinit(Task(), lambda: None, hidden_silent_grad=-1.0)

@@ -28,8 +28,11 @@ pixels do; the report gives the spread reached). Defaults 2 and 2: about 70% of 
 fire in the window, at steps spread over all of it (std 1, 2, 3 were measured on the pipelines
 matrix: 2 is the best of them there, see docs/pipelines.md).
 The weights keep their spread, so the learning rate means what it meant. Layers that feed
-anything else (a Norse ``LICell`` read-out, ...) are left alone. Trained weights are refused
-(see :func:`reinit`).
+anything else (a Norse ``LICell`` read-out, ...) are left alone. Hidden ReL-PSP neurons get
+``silent_grad = 0`` (``hidden_silent_grad``), as ``convert`` gives revival to the output layer
+only: the drop-ins cannot tell a hidden layer from an output and default to 1.0, and on the
+literal swap of snnTorch tutorial 6 and Norse's MNIST task that revival of hidden neurons cost
+6 and 18 points (docs/pipelines.md). Trained weights are refused (see :func:`reinit`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from stdbp_plugin.functional.validation import check_silent_grad
 from stdbp_plugin.nn.init import relpsp_init_
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
@@ -68,10 +72,12 @@ class ReinitLayer:
 
 @dataclass
 class ReinitReport:
-    """What :func:`reinit` changed, one :class:`ReinitLayer` per layer, in flow order."""
+    """What :func:`reinit` changed: one :class:`ReinitLayer` per layer, in flow order, and the
+    hidden neurons whose ``silent_grad`` it set (name -> new value)."""
 
     layers: list[ReinitLayer] = field(default_factory=list)
     steps: int = 0
+    silent_grad: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [f"stdbp_plugin.reinit: {len(self.layers)} layer(s), window of {self.steps} steps"]
@@ -81,6 +87,9 @@ class ReinitReport:
                 f"weight mean {r.weight_shift:+.3g}, bias 0, E / threshold {r.mean:.2f} +- "
                 f"{r.std:.2f}, {100 * r.fire_fraction:.0f}% fire"
             )
+        if self.silent_grad:
+            named = ", ".join(f"{n} -> {v:g}" for n, v in self.silent_grad.items())
+            lines.append(f"  silent_grad of hidden neurons: {named}")
         return "\n".join(lines)
 
 
@@ -163,6 +172,32 @@ class _Recorder:
         self._handles += [
             self.modules[name].register_forward_hook(self._spikes(name)) for name in self.neurons
         ]
+        # first calls of every module that learns (own parameters): who comes after a neuron
+        self.learners: list[str] = []
+        self._handles += [
+            m.register_forward_pre_hook(self._learner(name))
+            for name, m in model.named_modules()
+            if name not in self.modules and any(True for _ in m.parameters(recurse=False))
+        ]
+
+    def _learner(self, name: str):
+        def record(module: nn.Module, args: tuple) -> None:
+            if name not in self.learners:
+                self.learners.append(name)
+            if name not in self.order:
+                self.order.append(name)
+
+        return record
+
+    def hidden(self) -> list[str]:
+        """ReL-PSP neurons after which the run calls another learning module (a weight layer,
+        a Norse ``LILinearCell`` read-out, ...): every one but an output layer."""
+        learns = {*self.learners, *(n for n in self.modules if n not in self.neurons)}
+        return [
+            n
+            for i, n in enumerate(self.order)
+            if n in self.neurons and any(m in learns for m in self.order[i + 1 :])
+        ]
 
     def _spikes(self, name: str):
         def record(module: nn.Module, args: tuple, out: Any) -> None:
@@ -230,6 +265,8 @@ def _pairs(rec: _Recorder) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     last: str | None = None
     for name in rec.order:
+        if name not in rec.modules:
+            continue  # another learning module (a read-out cell): neither layer nor neuron
         if name in rec.neurons:
             if last is None:
                 continue  # no weight layer before it (input neurons): nothing to initialise
@@ -253,6 +290,7 @@ def reinit(
     *,
     mean: float = 2.0,
     std: float = 2.0,
+    hidden_silent_grad: float | None = 0.0,
     force: bool = False,
 ) -> ReinitReport:
     """Re-initialise, in place, the Linear / Conv2d layers that feed ReL-PSP neurons.
@@ -268,6 +306,11 @@ def reinit(
             pooling, scaling or flattening between them allowed).
         mean, std: target mean and spread of each neuron's end-of-window potential in
             thresholds (see the module docstring).
+        hidden_silent_grad: ``silent_grad`` for the hidden ReL-PSP neurons (those after which
+            ``run`` calls another learning module), as ``convert`` does: revival of silent
+            neurons is for the output layer (the drop-ins default to 1.0 on every layer,
+            which a literal swap cannot tell apart; measured in docs/pipelines.md). None:
+            leave them as they are.
         force: also re-initialise layers that look trained (their weights hold a gradient or
             exceed PyTorch's default-init range); by default that raises ValueError, since the
             weights would be overwritten.
@@ -286,6 +329,8 @@ def reinit(
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     if not callable(run):
         raise ValueError(f"run must be a callable running one forward pass, got {run!r}")
+    if hidden_silent_grad is not None:
+        check_silent_grad(hidden_silent_grad)
     for name, value, low in (("mean", mean, float("-inf")), ("std", std, 0.0)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name} must be a number, got {value!r}")
@@ -315,9 +360,18 @@ def reinit(
                         "overwrite its weights. Call it on a freshly built model, before "
                         "training, or pass force=True"
                     )
-        restore = _snapshot([(rec.modules[a], rec.modules[b]) for a, b in pairs])
+        restore = _snapshot(
+            [(rec.modules[a], rec.modules[b]) for a, b in pairs],
+            [rec.modules[n] for n in rec.neurons],
+        )
         try:
             _reinit_pairs(rec, pairs, run, mean, std, report)
+            if hidden_silent_grad is not None:
+                for name in rec.hidden():
+                    neuron = rec.modules[name]
+                    if neuron.silent_grad != hidden_silent_grad:
+                        neuron.silent_grad = float(hidden_silent_grad)
+                        report.silent_grad[name] = float(hidden_silent_grad)
         except BaseException:
             restore()  # an error on the way leaves the model as it was
             raise
@@ -327,8 +381,12 @@ def reinit(
     return report
 
 
-def _snapshot(pairs: list[tuple[nn.Module, nn.Module]]) -> Callable[[], None]:
-    """What reinit may change (weights, biases, thresholds); returns the function restoring it."""
+def _snapshot(
+    pairs: list[tuple[nn.Module, nn.Module]], neurons: list[nn.Module]
+) -> Callable[[], None]:
+    """What reinit may change (weights, biases, thresholds, silent_grad); returns the function
+    restoring it."""
+    revival = [(n, n.silent_grad) for n in neurons]
     saved: list[tuple[Tensor, Tensor]] = []
     norse_p: list[tuple[nn.Module, Any]] = []
     for layer, neuron in pairs:
@@ -345,6 +403,8 @@ def _snapshot(pairs: list[tuple[nn.Module, nn.Module]]) -> Callable[[], None]:
                 tensor.copy_(value)
         for neuron, p in norse_p:
             neuron.p = p
+        for neuron, value in revival:
+            neuron.silent_grad = value
 
     return restore
 
