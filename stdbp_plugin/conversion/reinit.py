@@ -32,7 +32,7 @@ anything else (a Norse ``LICell`` read-out, ...) are left alone. Hidden ReL-PSP 
 ``silent_grad = 0`` (``hidden_silent_grad``), as ``convert`` gives revival to the output layer
 only: the drop-ins cannot tell a hidden layer from an output and default to 1.0, and on the
 literal swap of snnTorch tutorial 6 and Norse's MNIST task that revival of hidden neurons cost
-6 and 18 points (docs/pipelines.md). Trained weights are refused (see :func:`reinit`).
+3.5 and 18 points (docs/pipelines.md). Trained weights are refused (see :func:`reinit`).
 """
 
 from __future__ import annotations
