@@ -45,6 +45,7 @@ from stdbp_plugin.kernels.numba_cpu import (
     _sort_row,
     _team,
     _update_dot,
+    _walk,
     num_chunks,
 )
 
@@ -140,54 +141,6 @@ def _forward_samples(
                     t_out[b, j, oy, ox] = np.inf
                     n_causal[f, j] = 0
                     slope[f, j] = 0.0
-
-
-@numba.njit(fastmath=False, cache=True)
-def _walk(row, times, n, weight_t, theta, s, p, alive, k_fire):
-    """numba_cpu's walk of one field: k_fire[j] = n_causal (0 = silent), S and P at the
-    crossing left in s[j], p[j].
-
-    Per group of ties one vectorised pass adds the last input and only counts the crossings;
-    a pass that counted some records them: the neuron's ``alive`` factor drops from 1 to 0,
-    which freezes its S and P (w * 1 = w and S + 0 = S exactly: the plain sums' rounding)."""
-    n_out = weight_t.shape[1]
-    s[:] = 0.0
-    p[:] = 0.0
-    alive[:] = 1.0
-    k_fire[:] = 0.0
-    n_fired = 0
-    k = 0
-    while k < n and n_fired < n_out:
-        t_k = times[k]
-        end = k + 1
-        while times[end] == t_k:  # times[n] = inf ends the last group
-            end += 1
-        t_next = times[end]
-        for m in range(k, end - 1):
-            w_row = weight_t[row[m]]
-            for j in range(n_out):
-                w = np.float64(w_row[j]) * alive[j]
-                s[j] += w
-                p[j] += w * t_k
-        w_row = weight_t[row[end - 1]]
-        n_new = 0
-        for j in range(n_out):
-            a_j = alive[j]
-            w = np.float64(w_row[j]) * a_j
-            s_j = s[j] + w
-            p_j = p[j] + w * t_k
-            s[j] = s_j
-            p[j] = p_j
-            n_new += np.int64((a_j > 0.0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
-        if n_new > 0:
-            k_end = np.float64(end)
-            for j in range(n_out):
-                a_j = alive[j]
-                new = np.float64((a_j > 0.0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j]))
-                alive[j] = a_j - new
-                k_fire[j] += new * k_end
-            n_fired += n_new
-        k = end
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True)

@@ -223,16 +223,59 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
     return n
 
 
+@numba.njit(fastmath=False, cache=True, inline="always")
+def _walk(row, times, n, weight_t, theta, s, p, alive, k_fire):
+    """The walk of one row (a sample, or a conv field) over its n finite inputs in the order
+    ``row`` (times[:n] sorted, times[n] = inf): k_fire[j] = n_causal (0 = silent), S and P at
+    the crossing left in s[j], p[j]. Stops once every neuron has fired.
+
+    Per group of ties one vectorised pass adds the last input and only counts the crossings;
+    a pass that counted some records them: the neuron's ``alive`` factor drops from 1 to 0,
+    which freezes its S and P (w * 1 = w and S + 0 = S exactly: the plain sums' rounding)."""
+    n_out = weight_t.shape[1]
+    s[:] = 0.0
+    p[:] = 0.0
+    alive[:] = 1.0
+    k_fire[:] = 0.0
+    n_fired = 0
+    k = 0
+    while k < n and n_fired < n_out:
+        t_k = times[k]
+        end = k + 1
+        while times[end] == t_k:  # times[n] = inf ends the last group
+            end += 1
+        t_next = times[end]
+        for m in range(k, end - 1):
+            w_row = weight_t[row[m]]
+            for j in range(n_out):
+                w = np.float64(w_row[j]) * alive[j]
+                s[j] += w
+                p[j] += w * t_k
+        w_row = weight_t[row[end - 1]]
+        n_new = 0
+        for j in range(n_out):
+            a_j = alive[j]
+            w = np.float64(w_row[j]) * a_j
+            s_j = s[j] + w
+            p_j = p[j] + w * t_k
+            s[j] = s_j
+            p[j] = p_j
+            n_new += np.int64((a_j > 0.0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
+        if n_new > 0:
+            k_end = np.float64(end)
+            for j in range(n_out):
+                a_j = alive[j]
+                new = np.float64((a_j > 0.0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j]))
+                alive[j] = a_j - new
+                k_fire[j] += new * k_end
+            n_fired += n_new
+        k = end
+
+
 @numba.njit(fastmath=False, cache=True)
 def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope):
-    """The forward walk for samples start..stop-1 (one thread's share).
-
-    Per group of tied inputs one vectorised pass over all neurons adds the last input's
-    weights and only COUNTS the new crossings; when it found some, a second branch-free pass
-    records them with plain stores: the neuron's ``alive`` factor drops from 1.0 to 0.0 and
-    its k_fire is set. ``alive`` multiplies every later weight, so S and P stay frozen at their
-    values at the crossing (w * 1.0 = w and S + 0.0 = S exactly: the same rounding as the
-    plain sums) and need no copy."""
+    """The forward for samples start..stop-1 (one thread's share): sort each sample's finite
+    inputs (:func:`_sort_row`), walk them (:func:`_walk`), store the spikes."""
     n_in = t_in.shape[1]
     n_out = weight_t.shape[1]
     s = np.empty(n_out, np.float64)
@@ -246,46 +289,7 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
     for b in range(start, stop):
         order_b = order[b]
         n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp, counts)
-        s[:] = 0.0
-        p[:] = 0.0
-        alive[:] = 1.0
-        k_fire[:] = 0.0
-        n_fired = 0
-        k = 0
-        while k < n and n_fired < n_out:
-            t_k = times[k]
-            end = k + 1
-            while times[end] == t_k:  # times[n] = inf ends the last group
-                end += 1
-            # after the last finite input t_next = inf and S > 0 makes S t_next - P = inf
-            t_next = times[end]
-            for m in range(k, end - 1):  # all but the last input of a group: no test
-                w_row = weight_t[order_b[m]]
-                for j in range(n_out):
-                    w = np.float64(w_row[j]) * alive[j]
-                    s[j] += w
-                    p[j] += w * t_k
-            w_row = weight_t[order_b[end - 1]]
-            n_new = 0
-            for j in range(n_out):  # update + crossing count, branch-free (vectorised)
-                a_j = alive[j]
-                w = np.float64(w_row[j]) * a_j
-                s_j = s[j] + w
-                p_j = p[j] + w * t_k
-                s[j] = s_j
-                p[j] = p_j
-                n_new += np.int64((a_j > 0.0) & (s_j > 0.0) & (s_j * t_next - p_j >= theta[j]))
-            if n_new > 0:  # record: freeze the new ones (plain stores, no masked ones)
-                k_end = np.float64(end)
-                for j in range(n_out):
-                    a_j = alive[j]
-                    new = np.float64(
-                        (a_j > 0.0) & (s[j] > 0.0) & (s[j] * t_next - p[j] >= theta[j])
-                    )
-                    alive[j] = a_j - new
-                    k_fire[j] += new * k_end
-            n_fired += n_new
-            k = end
+        _walk(order_b, times, n, weight_t, theta, s, p, alive, k_fire)
         for j in range(n_out):
             _store_spike(
                 np.int64(k_fire[j]), s[j], p[j], theta[j], times, b, j, t_out, n_causal, slope
