@@ -84,7 +84,9 @@ def test_snntorch_every_layer_feeding_a_relpsp_neuron_in_flow_order():
     report = stdbp.reinit(net, run, mean=3.0, std=0.5)
     assert [(r.layer, r.neuron) for r in report.layers] == [("0", "1"), ("2", "3")]
     assert report.steps == T
-    assert (net[1].silent_grad, net[3].silent_grad) == (0.0, 1.0)  # hidden, output
+    # hidden: no revival; output: its revival push (on V) scaled with V by output_gain 10
+    assert (net[1].silent_grad, net[3].silent_grad) == (0.0, 0.1)
+    assert [r.gain for r in report.layers] == [1.0, 10.0]
     with torch.no_grad():
         spikes = run()
     out_fired = (spikes.sum(0) > 0).double().mean()
@@ -136,6 +138,8 @@ def test_bad_arguments_name_what_is_expected():
         stdbp.reinit(model, lambda: _run_norse(model, x), std=0.0)
     with pytest.raises(ValueError, match="mean must be a number"):
         stdbp.reinit(model, lambda: _run_norse(model, x), mean="2")
+    with pytest.raises(ValueError, match="output_gain must be finite and > 0"):
+        stdbp.reinit(model, lambda: _run_norse(model, x), output_gain=0.0)
     with pytest.raises(ValueError, match="run must be a callable"):
         stdbp.reinit(model, None)
     plain = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
@@ -262,10 +266,59 @@ def test_hidden_means_a_learning_module_follows_and_none_leaves_silent_grad_alon
     net, x = Task(), _input()
     report = stdbp.reinit(net, lambda: net(x))
     assert net.cell.silent_grad == 0.0 and report.silent_grad == {"cell": 0.0}
-    assert "silent_grad of hidden neurons: cell -> 0" in str(report)
+    assert "silent_grad (hidden: revival off; output: / output_gain): cell -> 0" in str(report)
     torch.manual_seed(0)
     net = Task()
     report = stdbp.reinit(net, lambda: net(x), hidden_silent_grad=None)
     assert net.cell.silent_grad == 1.0 and report.silent_grad == {}
     with pytest.raises(ValueError, match="silent_grad"):
         stdbp.reinit(Task(), lambda: None, hidden_silent_grad=-1.0)
+
+
+def test_output_gain_is_a_change_of_units_an_adam_step_moves_the_output_g_times_less():
+    """output_gain g against g = 1 from the same draw: hidden layers untouched, the output
+    layer's weights, bias gradient and threshold in units g times larger (and its revival
+    push with them), so the forward is the same and every gradient keeps its direction: the
+    hidden layers' gradients are equal, the output layer's are 1/g (its relative change per
+    Adam step, lr per weight, is g times smaller). Gradients from the neurons' own backward
+    through a first-spike loss with silent outputs (revival active)."""
+    from snntorch import utils
+
+    import stdbp_plugin.snntorch.functional as SF
+    from stdbp_plugin.snntorch import ReLPSP
+
+    x, y = _input(), torch.arange(64) % 8
+    nets, grads, trains = [], [], []
+    for gain in (1.0, 10.0):
+        torch.manual_seed(0)
+        net = nn.Sequential(
+            nn.Linear(30, 40),
+            ReLPSP(init_hidden=True),
+            nn.Linear(40, 8),
+            ReLPSP(init_hidden=True, output=True),
+        )
+
+        def run(net=net):
+            utils.reset(net)
+            return torch.stack([net(x[k])[0] for k in range(T)])
+
+        torch.manual_seed(1)
+        report = stdbp.reinit(net, run, output_gain=gain)
+        assert [r.gain for r in report.layers] == [1.0, gain]
+        spikes = run()
+        assert 0 < float((spikes.sum(0) == 0).double().mean()) < 0.9  # some outputs silent
+        SF.mse_count_loss(0.8, 0.2)(spikes, y).backward()
+        nets.append(net)
+        trains.append(spikes.detach())
+        grads.append({n: p.grad.double() for n, p in net.named_parameters()})
+    (one, ten), (g1, g10) = nets, grads
+    assert torch.equal(trains[0], trains[1])
+    assert torch.equal(one[0].weight, ten[0].weight)
+    assert torch.allclose(ten[2].weight, 10 * one[2].weight, rtol=1e-6, atol=0)
+    assert float(ten[3].threshold) == pytest.approx(10 * float(one[3].threshold), rel=1e-6)
+    assert (one[3].silent_grad, ten[3].silent_grad) == (1.0, pytest.approx(0.1))
+    for name in ("0.weight", "0.bias"):
+        assert torch.allclose(g10[name], g1[name], rtol=1e-4, atol=1e-10), name
+    for name in ("2.weight", "2.bias"):
+        assert g1[name].abs().sum() > 0
+        assert torch.allclose(10 * g10[name], g1[name], rtol=1e-4, atol=1e-10), name

@@ -27,7 +27,18 @@ about the given ``std`` (more where the inputs' total varies much between sample
 pixels do; the report gives the spread reached). Defaults 2 and 2: about 70% of the neurons
 fire in the window, at steps spread over all of it (std 1, 2, 3 were measured on the pipelines
 matrix: 2 is the best of them there, see docs/pipelines.md).
-The weights keep their spread, so the learning rate means what it meant. Layers that feed
+Hidden layers keep their weights' spread, so the learning rate means what it meant there.
+The layers feeding OUTPUT neurons (ReL-PSP neurons that no other learning module follows: the
+ones the loss reads) are then scaled by ``output_gain`` (weights and threshold together, so
+the spikes stay the same): an Adam step moves each weight by about lr whatever its size, all
+of a neuron's weights one way (exact spike-time gradients share one sign per row), so it moves
+E by about (lr / s) * sum_i R_i / ||R|| spreads of E (R_i: input i's ramp sum_k x_ik (T - k));
+for snnTorch tutorial 6's ``nn.Linear(1024, 10)`` about 2 spreads: one step took its outputs
+from 67% firing to 100%. A gain g divides that by g at the output only. Default 10: measured
+on tutorial 6 (docs/pipelines.md: +1.7 to +11.9 points over two seeds, both modes). The
+revival push of silent outputs (``silent_grad``) acts on the potential, so it is divided by g
+with it: the gain is then a change of units, every gradient keeps its direction, and the
+output layer's gradients shrink by g (Adam: the same as its own lr / g). Layers that feed
 anything else (a Norse ``LICell`` read-out, ...) are left alone. Hidden ReL-PSP neurons get
 ``silent_grad = 0`` (``hidden_silent_grad``), as ``convert`` gives revival to the output layer
 only: the drop-ins cannot tell a hidden layer from an output and default to 1.0, and on the
@@ -59,7 +70,8 @@ class ReinitLayer:
     of one step's input current: the neuron fires when sum_k c_k (n - k) reaches it), the
     shift added to the weights' mean, the mean and spread of E / theta reached on the sample,
     and the share of (sample, neuron) pairs that fire within the window afterwards (pairs that
-    receive input; a conv's border may receive none)."""
+    receive input; a conv's border may receive none); ``gain``: the output layers' scale
+    (``output_gain``; 1 for hidden layers)."""
 
     layer: str
     neuron: str
@@ -68,12 +80,14 @@ class ReinitLayer:
     mean: float
     std: float
     fire_fraction: float
+    gain: float = 1.0
 
 
 @dataclass
 class ReinitReport:
     """What :func:`reinit` changed: one :class:`ReinitLayer` per layer, in flow order, and the
-    hidden neurons whose ``silent_grad`` it set (name -> new value)."""
+    neurons whose ``silent_grad`` it set (name -> new value: ``hidden_silent_grad`` on hidden
+    neurons, the old value / ``output_gain`` on output neurons)."""
 
     layers: list[ReinitLayer] = field(default_factory=list)
     steps: int = 0
@@ -86,10 +100,11 @@ class ReinitReport:
                 f"  {r.layer} -> {r.neuron}: threshold {r.threshold_per_step:.4g} per step, "
                 f"weight mean {r.weight_shift:+.3g}, bias 0, E / threshold {r.mean:.2f} +- "
                 f"{r.std:.2f}, {100 * r.fire_fraction:.0f}% fire"
+                + (f", weights x {r.gain:g} (output)" if r.gain != 1 else "")
             )
         if self.silent_grad:
             named = ", ".join(f"{n} -> {v:g}" for n, v in self.silent_grad.items())
-            lines.append(f"  silent_grad of hidden neurons: {named}")
+            lines.append(f"  silent_grad (hidden: revival off; output: / output_gain): {named}")
         return "\n".join(lines)
 
 
@@ -291,6 +306,7 @@ def reinit(
     mean: float = 2.0,
     std: float = 2.0,
     hidden_silent_grad: float | None = 0.0,
+    output_gain: float = 10.0,
     force: bool = False,
 ) -> ReinitReport:
     """Re-initialise, in place, the Linear / Conv2d layers that feed ReL-PSP neurons.
@@ -311,6 +327,10 @@ def reinit(
             neurons is for the output layer (the drop-ins default to 1.0 on every layer,
             which a literal swap cannot tell apart; measured in docs/pipelines.md). None:
             leave them as they are.
+        output_gain: g > 0 multiplying the weights and the threshold of the layers that feed
+            output neurons (no learning module after them), after the draw above: the same
+            spikes, with an Adam step moving their end potentials g times less (module
+            docstring). 1: no scaling.
         force: also re-initialise layers that look trained (their weights hold a gradient or
             exceed PyTorch's default-init range); by default that raises ValueError, since the
             weights would be overwritten.
@@ -331,7 +351,8 @@ def reinit(
         raise ValueError(f"run must be a callable running one forward pass, got {run!r}")
     if hidden_silent_grad is not None:
         check_silent_grad(hidden_silent_grad)
-    for name, value, low in (("mean", mean, float("-inf")), ("std", std, 0.0)):
+    checks = (("mean", mean, float("-inf")), ("std", std, 0.0), ("output_gain", output_gain, 0.0))
+    for name, value, low in checks:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name} must be a number, got {value!r}")
         if not math.isfinite(value) or value <= low:
@@ -365,7 +386,13 @@ def reinit(
             [rec.modules[n] for n in rec.neurons],
         )
         try:
-            _reinit_pairs(rec, pairs, run, mean, std, report)
+            outputs = set(rec.neurons) - set(rec.hidden())
+            _reinit_pairs(rec, pairs, run, mean, std, report, outputs, float(output_gain))
+            for name in outputs & {n for _, n in pairs}:
+                neuron = rec.modules[name]
+                if output_gain != 1 and neuron.silent_grad:  # the push on V: in V's units
+                    neuron.silent_grad = neuron.silent_grad / float(output_gain)
+                    report.silent_grad[name] = neuron.silent_grad
             if hidden_silent_grad is not None:
                 for name in rec.hidden():
                     neuron = rec.modules[name]
@@ -416,8 +443,11 @@ def _reinit_pairs(
     mean: float,
     std: float,
     report: ReinitReport,
+    outputs: set[str],
+    gain: float,
 ) -> None:
-    """The re-initialisation itself, layer by layer in flow order (see the module docstring)."""
+    """The re-initialisation itself, layer by layer in flow order (see the module docstring);
+    the layers feeding ``outputs`` are scaled by ``gain`` at the end."""
     for layer_name, neuron_name in pairs:
         layer, neuron = rec.modules[layer_name], rec.modules[neuron_name]
         sequence = _is_sequence(neuron)
@@ -460,5 +490,11 @@ def _reinit_pairs(
             if abs(reached[0] - mean) <= TOLERANCE * std:
                 break
         fired = float(spiked[live].double().mean())
-        report.layers.append(ReinitLayer(layer_name, neuron_name, theta, shift, *reached, fired))
+        g = gain if neuron_name in outputs else 1.0
+        if g != 1.0:  # weights and threshold together: E / theta and the spikes unchanged
+            weight.mul_(g)
+            _set_threshold(neuron, theta * g)
+        report.layers.append(
+            ReinitLayer(layer_name, neuron_name, theta * g, shift * g, *reached, fired, g)
+        )
         report.steps = steps
