@@ -35,7 +35,7 @@ of a neuron's weights one way (exact spike-time gradients share one sign per row
 E by about (lr / s) * sum_i R_i / ||R|| spreads of E (R_i: input i's ramp sum_k x_ik (T - k));
 for snnTorch tutorial 6's ``nn.Linear(1024, 10)`` about 2 spreads: one step took its outputs
 from 67% firing to 100%. A gain g divides that by g at the output only. Default 10: measured
-on tutorial 6 (docs/pipelines.md: +1.7 to +11.9 points over two seeds, both modes). The
+on tutorial 6 (docs/pipelines.md: +1.8 to +11.9 points over two seeds, both modes). The
 revival push of silent outputs (``silent_grad``) acts on the potential, so it is divided by g
 with it: the gain is then a change of units, every gradient keeps its direction, and the
 output layer's gradients shrink by g (Adam: the same as its own lr / g). Layers that feed
