@@ -41,6 +41,27 @@ def _run_norse(model: nn.Module, x: torch.Tensor):
     return outs, states
 
 
+def _snntorch_net(**neuron_kwargs) -> nn.Sequential:
+    """snnTorch-style 30-40-8 net of drop-ins (init_hidden), drawn with seed 0."""
+    from stdbp_plugin.snntorch import ReLPSP
+
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(30, 40),
+        ReLPSP(init_hidden=True, **neuron_kwargs),
+        nn.Linear(40, 8),
+        ReLPSP(init_hidden=True, output=True, **neuron_kwargs),
+    )
+
+
+def _run_snntorch(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The tutorials' loop: reset the hidden states, step T times, stack the output spikes."""
+    from snntorch import utils
+
+    utils.reset(net)
+    return torch.stack([net(x[k])[0] for k in range(T)])
+
+
 def test_norse_only_the_layer_feeding_relpsp_changes_and_the_neurons_fire_as_reported():
     model, x = _norse_net(), _input()
     readout_before = {k: v.clone() for k, v in model[2].state_dict().items()}
@@ -64,22 +85,10 @@ def test_norse_only_the_layer_feeding_relpsp_changes_and_the_neurons_fire_as_rep
 
 
 def test_snntorch_every_layer_feeding_a_relpsp_neuron_in_flow_order():
-    from snntorch import utils
-
-    from stdbp_plugin.snntorch import ReLPSP
-
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Linear(30, 40),
-        ReLPSP(init_hidden=True, dt=0.5),
-        nn.Linear(40, 8),
-        ReLPSP(init_hidden=True, output=True, dt=0.5),
-    )
-    x = _input()
+    net, x = _snntorch_net(dt=0.5), _input()
 
     def run():
-        utils.reset(net)
-        return torch.stack([net(x[k])[0] for k in range(T)])
+        return _run_snntorch(net, x)
 
     report = stdbp.reinit(net, run, mean=3.0, std=0.5)
     assert [(r.layer, r.neuron) for r in report.layers] == [("0", "1"), ("2", "3")]
@@ -208,16 +217,7 @@ def test_an_error_on_the_way_leaves_the_model_as_it_was():
     was re-initialised: reinit fails there and restores every weight, bias and threshold."""
     from snntorch import utils
 
-    from stdbp_plugin.snntorch import ReLPSP
-
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Linear(30, 40),
-        ReLPSP(init_hidden=True),
-        nn.Linear(40, 8),
-        ReLPSP(init_hidden=True, output=True),
-    )
-    x = _input()
+    net, x = _snntorch_net(), _input()
     calls = {"n": 0}
 
     def run():
@@ -282,25 +282,15 @@ def test_output_gain_is_a_change_of_units_an_adam_step_moves_the_output_g_times_
     hidden layers' gradients are equal, the output layer's are 1/g (its relative change per
     Adam step, lr per weight, is g times smaller). Gradients from the neurons' own backward
     through a first-spike loss with silent outputs (revival active)."""
-    from snntorch import utils
-
     import stdbp_plugin.snntorch.functional as SF
-    from stdbp_plugin.snntorch import ReLPSP
 
     x, y = _input(), torch.arange(64) % 8
     nets, grads, trains = [], [], []
     for gain in (1.0, 10.0):
-        torch.manual_seed(0)
-        net = nn.Sequential(
-            nn.Linear(30, 40),
-            ReLPSP(init_hidden=True),
-            nn.Linear(40, 8),
-            ReLPSP(init_hidden=True, output=True),
-        )
+        net = _snntorch_net()
 
         def run(net=net):
-            utils.reset(net)
-            return torch.stack([net(x[k])[0] for k in range(T)])
+            return _run_snntorch(net, x)
 
         torch.manual_seed(1)
         report = stdbp.reinit(net, run, output_gain=gain)
