@@ -363,7 +363,8 @@ def _has_nan(out) -> bool:
 #: NaN / inf weights and biases of relpsp_linear / relpsp_conv2d, and NaN / inf input currents
 #: of the snnTorch / Norse neurons, would need a value check (a device sync on a GPU) per
 #: call / per time step; a huge int stride / padding / kernel_size / num_steps fails in torch
-#: (an allocation or overflow error) rather than naming the argument; an empty weight [0, N]
+#: (an allocation or overflow error) rather than naming the argument (earliest_spike_pool2d
+#: names kernel_size since its CPU kernel checks the map's size); an empty weight [0, N]
 #: is refused naming bias (linear) or fails in torch (conv).
 KNOWN_GAPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("relpsp_linear", "weight"): ("nan", "inf", "-inf", "empty"),
@@ -372,9 +373,7 @@ KNOWN_GAPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("relpsp_conv2d", "bias"): ("nan", "inf", "-inf"),
     ("relpsp_conv2d", "stride"): ("huge",),
     ("relpsp_conv2d", "padding"): ("huge",),
-    ("earliest_spike_pool2d", "kernel_size"): ("huge",),
     ("times_to_spikes", "num_steps"): ("huge",),
-    ("nn.EarliestSpikePool2d", "kernel_size"): ("huge",),
     ("snntorch.ReLPSP", "input_"): ("nan", "inf", "-inf"),
     ("snntorch.ReLPSPLapicque", "input_"): ("nan", "inf", "-inf"),
     ("snntorch.ReLPSPSynaptic", "input_"): ("nan", "inf", "-inf"),

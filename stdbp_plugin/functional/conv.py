@@ -119,11 +119,39 @@ def earliest_spike_pool2d(
 ) -> Tensor:
     """Pooling in time: the earliest spike of each window wins, min(t) = -maxpool(-t).
 
-    The gradient flows to the winning input only (ties: one of them).
+    The gradient flows to the winning input only (ties: the first in row-major order, as
+    max_pool2d's). CPU tensors run :mod:`stdbp_plugin.kernels.numba_pool` (bit for bit the
+    same values and gradients, without the negations and the copy); others -maxpool(-t).
     """
     check_spike_times(t_in, "t_in", (3, 4), values=not is_known_valid(t_in))
-    _pair(kernel_size, "kernel_size", 1)
-    if stride is not None:
-        _pair(stride, "stride", 1)
+    kernel = _pair(kernel_size, "kernel_size", 1)
+    step = kernel if stride is None else _pair(stride, "stride", 1)
+    if t_in.shape[-2] < kernel[0] or t_in.shape[-1] < kernel[1]:
+        raise ValueError(
+            f"t_in ({t_in.shape[-2]}x{t_in.shape[-1]}) is smaller than kernel_size {kernel}"
+        )
+    if t_in.device.type == "cpu" and not torch.compiler.is_compiling():
+        batched = t_in if t_in.ndim == 4 else t_in[None]
+        t_out = _EarliestSpikePool2d.apply(batched, kernel, step)
+        return mark_valid(t_out if t_in.ndim == 4 else t_out[0])
     # entries of a valid t_in; contiguous, so that flattening it is a view that stays trusted
     return mark_valid((-F.max_pool2d(-t_in, kernel_size, stride)).contiguous())
+
+
+class _EarliestSpikePool2d(torch.autograd.Function):
+    """earliest_spike_pool2d of a [B, C, H, W] CPU map (kernels/numba_pool.py)."""
+
+    @staticmethod
+    def forward(ctx, t_in, kernel_size, stride):
+        from stdbp_plugin.kernels import numba_pool
+
+        t_out, ctx.winner = numba_pool.forward(t_in, kernel_size, stride)
+        ctx.in_shape = t_in.shape
+        return t_out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        from stdbp_plugin.kernels import numba_pool
+
+        return numba_pool.backward(grad_out, ctx.winner, ctx.in_shape), None, None
