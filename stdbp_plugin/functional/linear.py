@@ -36,17 +36,20 @@ class _ReLPSPLinear(torch.autograd.Function):
             weight = columns.contiguous().t()
         elif bias is not None:
             weight = torch.cat([bias[:, None], weight], dim=1)
-        t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
         # (theta + P) / S overflows to +inf when S is denormal-small: that neuron is silent
         # (else backward computes 0 * (1/S = inf) = NaN for it). Masked unconditionally: no
         # host read of a value (a device sync on a GPU) in the layer's hot path.
         # The slope of a silent neuron is never read (backward uses n_causal > 0 only).
-        silent = torch.isinf(t_out)
-        if horizon is not None:
-            silent = silent | (t_out > horizon)
-            t_out = t_out.masked_fill(silent, float("inf"))
-        n_causal.masked_fill_(silent, 0)  # the kernel's own fresh outputs: edited in place
-        slope.masked_fill_(silent, 0.0)
+        if hasattr(kernel, "layer_forward"):  # the numba kernel applies the masks itself
+            t_out, order, n_causal, slope = kernel.layer_forward(t_in, weight, threshold, horizon)
+        else:
+            t_out, order, n_causal, slope = kernel.forward(t_in, weight, threshold)
+            silent = torch.isinf(t_out)
+            if horizon is not None:
+                silent = silent | (t_out > horizon)
+                t_out = t_out.masked_fill(silent, float("inf"))
+            n_causal.masked_fill_(silent, 0)  # the kernel's own fresh outputs: edited in place
+            slope.masked_fill_(silent, 0.0)
         ctx.save_for_backward(t_in, weight, t_out, order, n_causal, slope)
         ctx.kernel = kernel
         ctx.has_bias = bias is not None
@@ -57,21 +60,30 @@ class _ReLPSPLinear(torch.autograd.Function):
     def backward(ctx, grad_out):
         t_in, weight, t_out, order, n_causal, slope = ctx.saved_tensors
         need_t, need_w, need_b, need_theta = ctx.needs_input_grad[:4]
-        grad = torch.where(torch.isfinite(grad_out), grad_out, 0.0)  # scalars: no fill tensors
-        fired = n_causal > 0
-        inv_slope = torch.where(fired, 1.0 / torch.where(fired, slope, 1.0), 0.0)
-        if ctx.max_inv_slope is not None:
-            inv_slope = inv_slope.clamp(max=ctx.max_inv_slope)
-        a = grad * inv_slope
-        grad_t, grad_w = ctx.kernel.backward(
-            a, t_in, t_out, weight, order, n_causal, need_t, need_w or need_b
-        )
-        if grad_w is not None:
-            # A gradient that reaches a silent output (only temporal_cross_entropy's
-            # keep_target_alive sends one) acts as dt_j/dw_ji = -1 for every input i that spiked.
-            silent_grad = torch.where(fired, 0.0, grad)
-            # on CPU a host read is free and the product is not; on a GPU the reverse
-            if not sync_is_free(grad.device) or silent_grad.any():
+        kernel, need_grad_w = ctx.kernel, need_w or need_b
+        if hasattr(kernel, "layer_backward"):  # a = g / S in the kernel (same values)
+            grad_t, grad_w, a, silent = kernel.layer_backward(
+                grad_out, slope, ctx.max_inv_slope, t_in, t_out, weight, order, n_causal,
+                need_t, need_grad_w,
+            )  # fmt: skip
+        else:
+            grad = torch.where(torch.isfinite(grad_out), grad_out, 0.0)  # scalars: no fills
+            fired = n_causal > 0
+            inv_slope = torch.where(fired, 1.0 / torch.where(fired, slope, 1.0), 0.0)
+            if ctx.max_inv_slope is not None:
+                inv_slope = inv_slope.clamp(max=ctx.max_inv_slope)
+            a = grad * inv_slope
+            grad_t, grad_w = kernel.backward(
+                a, t_in, t_out, weight, order, n_causal, need_t, need_grad_w
+            )
+            silent = None  # not known without reading the values
+        # A gradient that reaches a silent output (only temporal_cross_entropy's
+        # keep_target_alive sends one) acts as dt_j/dw_ji = -1 for every input i that spiked.
+        # On CPU a host read is free and the product is not; on a GPU the reverse.
+        if grad_w is not None and silent is not False:
+            grad = torch.where(torch.isfinite(grad_out), grad_out, 0.0)
+            silent_grad = torch.where(n_causal > 0, 0.0, grad)
+            if not sync_is_free(grad.device) or silent or silent_grad.any():
                 grad_w = grad_w - silent_grad.T @ torch.isfinite(t_in).to(grad.dtype)
         grad_theta = a.sum(0) if need_theta else None
         grad_b = None

@@ -57,7 +57,7 @@ from torch import Tensor
 
 from stdbp_plugin.kernels.result import ForwardResult
 
-__all__ = ["PARALLEL", "backward", "forward", "num_chunks"]
+__all__ = ["PARALLEL", "backward", "forward", "layer_backward", "layer_forward", "num_chunks"]
 
 
 # Where the chunks of one call run when there are several: "torch" = torch's own OpenMP team
@@ -438,12 +438,44 @@ def _run_chunks(batch: int, serial, parallel, args: tuple) -> None:
 
 
 @numba.njit(fastmath=False, cache=True, nogil=True)
-def _forward_serial(t_in, order, weight_t, theta, t_out, n_causal, slope, start, stop):
+def _forward_serial(
+    t_in, order, weight_t, theta, mask, horizon, t_out, n_causal, slope, start, stop
+):
     _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
+    if mask:
+        _mask_silent(horizon, start, stop, t_out, n_causal, slope)
+
+
+@numba.njit(fastmath=False, cache=True)
+def _mask_silent(horizon, start, stop, t_out, n_causal, slope):
+    """relpsp_linear's masks on rows start..stop-1: a spike time that is +inf as stored
+    (overflow: S denormal-small) or later than ``horizon`` (in t_out's dtype, as torch
+    compares) is silent: t = +inf, n_causal = 0, slope = 0. A pass of its own: in the
+    store loop it slowed the walk down (LLVM's code for the whole row function changed)."""
+    for b in range(start, stop):
+        for j in range(t_out.shape[1]):
+            t_j = t_out[b, j]
+            if not t_j < np.inf or t_j > horizon:
+                t_out[b, j] = np.inf
+                n_causal[b, j] = 0
+                slope[b, j] = 0.0
 
 
 def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     """Exact first-crossing times. t_in [B, I], weight [O, I], threshold [O] (CPU tensors)."""
+    return _forward(t_in, weight, threshold, False, None)
+
+
+def layer_forward(
+    t_in: Tensor, weight: Tensor, threshold: Tensor, horizon: float | None
+) -> ForwardResult:
+    """:func:`forward` with relpsp_linear's masks applied in the kernel: a spike time that is
+    +inf as stored (overflow) or later than ``horizon`` (None = no horizon) is silent, with
+    n_causal = 0 and slope = 0 (the same values as torch's masks, without their passes)."""
+    return _forward(t_in, weight, threshold, True, horizon)
+
+
+def _forward(t_in, weight, threshold, mask: bool, horizon: float | None) -> ForwardResult:
     batch, n_in = t_in.shape
     n_out = weight.shape[0]
     order_np = np.empty((batch, n_in), dtype=np.int64)
@@ -453,7 +485,9 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
     t_out = np.empty((batch, n_out), dtype=t_np.dtype)
     n_causal = np.empty((batch, n_out), dtype=np.int64)
     slope = np.empty((batch, n_out), dtype=t_np.dtype)
-    args = (t_np, order_np, weight_t, theta, t_out, n_causal, slope)
+    # compared in t's dtype, as torch compares a tensor with a Python number
+    limit = t_np.dtype.type(np.inf if horizon is None else horizon)
+    args = (t_np, order_np, weight_t, theta, mask, limit, t_out, n_causal, slope)
     _run_chunks(batch, _forward_serial, _forward_chunked, args)
     return ForwardResult(
         torch.from_numpy(t_out),
@@ -464,11 +498,59 @@ def forward(t_in: Tensor, weight: Tensor, threshold: Tensor) -> ForwardResult:
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True)
-def _forward_chunked(t_in, order, weight_t, theta, t_out, n_causal, slope, n_chunks):
+def _forward_chunked(t_in, order, weight_t, theta, mask, horizon, t_out, n_causal, slope, n_chunks):
     batch = t_in.shape[0]
     for c in prange(n_chunks):
         start, stop = c * batch // n_chunks, (c + 1) * batch // n_chunks
         _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, slope)
+        if mask:
+            _mask_silent(horizon, start, stop, t_out, n_causal, slope)
+
+
+@numba.njit(fastmath=False, cache=True)
+def _activations(grad, slope, n_causal, max_inv_slope, a):
+    """a = dL/dt_out / S as relpsp_linear computes it in torch, in grad's dtype (a non-finite
+    gradient counts as 0; 1/S clamped at max_inv_slope; 0 at silent outputs). Returns whether
+    a finite non-zero gradient reaches a silent output."""
+    zero = grad.dtype.type(0.0)
+    one = grad.dtype.type(1.0)
+    silent = False
+    for b in range(grad.shape[0]):
+        for j in range(grad.shape[1]):
+            g = grad[b, j]
+            g = g if abs(g) < np.inf else zero
+            inv = zero
+            if n_causal[b, j] > 0:
+                inv = min(one / slope[b, j], max_inv_slope)
+            elif g != 0.0:
+                silent = True
+            a[b, j] = g * inv
+    return silent
+
+
+def layer_backward(
+    grad_out: Tensor,
+    slope: Tensor,
+    max_inv_slope: float | None,
+    t_in: Tensor,
+    t_out: Tensor,
+    weight: Tensor,
+    order: Tensor,
+    n_causal: Tensor,
+    need_input_grad: bool = True,
+    need_weight_grad: bool = True,
+) -> tuple[Tensor | None, Tensor | None, Tensor, bool]:
+    """:func:`backward` from dL/dt_out itself (relpsp_linear's torch passes done here):
+    a = g / S (g = 0 where not finite, 1/S clamped at ``max_inv_slope``, a = 0 where silent).
+    Returns (dL/dt_in, dL/dW, a, whether a finite non-zero gradient reaches a silent output).
+    grad_out and slope share t_in's dtype; a, bit for bit torch's value."""
+    g_np = _numpy(grad_out)
+    a = np.empty(g_np.shape, dtype=g_np.dtype)
+    limit = g_np.dtype.type(np.inf if max_inv_slope is None else max_inv_slope)
+    silent = _activations(g_np, _numpy(slope), _numpy(n_causal), limit, a)
+    a_t = torch.from_numpy(a)
+    grads = backward(a_t, t_in, t_out, weight, order, n_causal, need_input_grad, need_weight_grad)
+    return grads[0], grads[1], a_t, silent
 
 
 def backward(
