@@ -8,12 +8,14 @@ import pytest
 from stdbp_plugin.kernels import numba_cpu
 
 
-def sort_row(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def sort_row(t: np.ndarray, density: float) -> tuple[np.ndarray, np.ndarray, int]:
     n_in = t.shape[0]
     order = np.empty(n_in, np.int64)
     times = np.empty(n_in + 1)
-    scratch = (np.empty(n_in), np.empty(n_in, np.int64), np.empty(n_in // 2 + 2, np.int64))
-    n = numba_cpu._sort_row(t, order, times, *scratch)
+    counts = np.empty(int(n_in * density) + 2, np.int64)
+    n = numba_cpu._sort_row(
+        t, order, times, np.empty(n_in), np.empty(n_in, np.int64), counts, density
+    )
     return order, times, n
 
 
@@ -30,14 +32,15 @@ def rows(seed: int):
     yield "reversed", np.linspace(3, 0, 400)
 
 
+@pytest.mark.parametrize("density", [0.5, numba_cpu.SORT_DENSITY])  # conv's, linear's
 @pytest.mark.parametrize("silent", [0.0, 0.4, 1.0])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_sort_row_is_stable_argsort_of_finite_then_silent(seed, silent):
+def test_sort_row_is_stable_argsort_of_finite_then_silent(seed, silent, density):
     rng = np.random.default_rng(seed + 10)
     for name, t in rows(seed):
         t = t.astype(np.float32 if seed else np.float64)
         t[rng.random(t.shape[0]) < silent] = np.inf
-        order, times, n = sort_row(t)
+        order, times, n = sort_row(t, density)
         expected = np.argsort(t, kind="stable")  # +inf last, in index order
         assert np.array_equal(order, expected), name
         assert n == np.isfinite(t).sum(), name

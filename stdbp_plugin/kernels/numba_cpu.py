@@ -101,15 +101,16 @@ WEIGHT_TRANSPOSED = True
 
 RUN = 16  # the stable sort: insertion-sorted runs of this length, then merged pairwise
 BUCKET_MAX = 48  # bucket order unless a bucket would hold more than this many inputs
+SORT_DENSITY = 2.0  # the linear layer's buckets per finite input (see _sort_row)
 
 
 @numba.njit(fastmath=False, cache=True)
-def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
+def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts, density=0.5):
     """Stable argsort of one sample's times into order_row (finite inputs by time, then the
     silent ones by index, as a stable argsort puts +inf last); times[:n] = the sorted finite
     times, times[n] = inf. Only the n finite inputs are sorted, without allocation:
 
-    - bucket order: n/2 buckets of equal width from the smallest time to the largest, or to
+    - bucket order: n density buckets of equal width from the smallest time to the largest, or to
       4x the mean's distance when sooner (a monotone map, so buckets are in time order;
       ties share a bucket; later times go to the last bucket), a stable counting
       scatter, then one insertion-sort pass (it only reorders within buckets): O(n) for the
@@ -117,7 +118,9 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
     - else (a bucket fuller than BUCKET_MAX: clustered times) a merge sort: insertion-sorted
       runs of RUN merged pairwise through the scratch arrays.
 
-    counts: int64 scratch of at least n_in // 2 + 2 entries. Returns n."""
+    counts: int64 scratch of at least int(n_in density) + 2 entries. The linear layer uses
+    density 2 (a hidden layer's ~700 distinct times: 2.95 -> 2.19 ms per batch of 128 against
+    density 0.5), the conv walk the default. Returns n."""
     n_in = t_row.shape[0]
     n = 0
     for i in range(n_in):  # compaction: finite inputs in index order first
@@ -146,7 +149,7 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts):
     # a long tail (hidden layers' late spikes) would crowd the rest into a few buckets: the
     # buckets span [lo, lo + 4 (mean - lo)] at most, later times share the last bucket
     hi = min(hi, lo + 4.0 * (total / n - lo))
-    n_buckets = n // 2 + 1
+    n_buckets = np.int64(n * density) + 1
     scale = (n_buckets - 1) / (hi - lo)
     fullest = n  # a spread too narrow for float64 buckets: merge sort
     if scale < np.inf:
@@ -285,10 +288,10 @@ def _forward_rows(t_in, order, weight_t, theta, start, stop, t_out, n_causal, sl
     times = np.empty(n_in + 1, np.float64)
     times_tmp = np.empty(n_in, np.float64)
     index_tmp = np.empty(n_in, np.int64)
-    counts = np.empty(n_in // 2 + 2, np.int64)
+    counts = np.empty(np.int64(n_in * SORT_DENSITY) + 2, np.int64)
     for b in range(start, stop):
         order_b = order[b]
-        n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp, counts)
+        n = _sort_row(t_in[b], order_b, times, times_tmp, index_tmp, counts, SORT_DENSITY)
         _walk(order_b, times, n, weight_t, theta, s, p, alive, k_fire)
         for j in range(n_out):
             _store_spike(
