@@ -107,6 +107,23 @@ def _walk_field(row, times, n, weight_t, theta, s, p, alive, k_fire):
                 return
 
 
+@numba.njit(fastmath=False, cache=True, inline="always")
+def _mark_columns(words, rank, channels, height, width, y0, kh, x0, n_cols, on):
+    """Set (``on``) or clear the rank bits of the entries in rows y0..y0+kh-1 and columns
+    x0..x0+n_cols-1 of every channel (a silent entry's rank is the sink bit, never scanned)."""
+    one = np.uint64(1)
+    for c in range(channels):
+        for dy in range(kh):
+            base = (c * height + y0 + dy) * width + x0
+            for dx in range(n_cols):
+                r = rank[base + dx]
+                bit = one << np.uint64(r & 63)
+                if on:
+                    words[r >> 6] |= bit
+                else:
+                    words[r >> 6] &= ~bit
+
+
 @numba.njit(fastmath=False, cache=True, nogil=True)
 def _forward_samples(
     t_map, weight_t, theta, geometry, horizon, t_out, order, n_finite, n_causal, slope, start, stop
@@ -131,14 +148,18 @@ def _forward_samples(
     alive = np.empty(n_out, np.float64)  # 1 until the neuron fires, then 0
     k_fire = np.empty(n_out, np.float64)  # n_causal (a small exact integer) once fired, else 0
     one = np.uint64(1)
+    field_index = np.empty(size, np.int64)  # of map entry g: c kh kw + y kw + x
+    for c in range(channels):
+        for y in range(height):
+            for x in range(width):
+                field_index[(c * height + y) * width + x] = c * kh * kw + y * kw + x
     for b in range(start, stop):
         n = _sort_row(t_map[b].reshape(size), flat_order, sorted_t, times_tmp, index_tmp, counts)
         n_words = (n + 63) // 64
         for m in range(n):
             g = flat_order[m]
             rank[g] = m
-            c, rest = g // (height * width), g % (height * width)
-            local0[m] = c * kh * kw + (rest // width) * kw + rest % width
+            local0[m] = field_index[g]
         for m in range(n, size):
             rank[flat_order[m]] = 64 * n_words  # the sink: a bit of a word never scanned
         for oy in range(h_out):
@@ -146,13 +167,17 @@ def _forward_samples(
             for ox in range(w_out):
                 x0 = ox * sw
                 f = (b * h_out + oy) * w_out + ox
-                for c in range(channels):  # mark the field's entries by rank
-                    for dy in range(kh):
-                        base = (c * height + y0 + dy) * width + x0
-                        for dx in range(kw):
-                            r = rank[base + dx]
-                            words[r >> 6] |= one << np.uint64(r & 63)
-                words[n_words] = 0
+                # mark the field's entries by rank: all of them for a row's first field (or
+                # fields that do not overlap), else slide: unmark the columns left behind
+                # and mark the new ones
+                if ox == 0 or sw >= kw:
+                    words[: n_words + 1] = 0
+                    _mark_columns(words, rank, channels, height, width, y0, kh, x0, kw, True)
+                else:
+                    _mark_columns(words, rank, channels, height, width, y0, kh, x0 - sw, sw, False)
+                    _mark_columns(
+                        words, rank, channels, height, width, y0, kh, x0 + kw - sw, sw, True
+                    )
                 row = order[f]
                 cnt = 0
                 if has_bias:
@@ -162,7 +187,6 @@ def _forward_samples(
                 shift = y0 * kw + x0 - has_bias
                 for wi in range(n_words):  # the field's entries in rank (= time) order
                     word = words[wi]
-                    words[wi] = 0
                     while word != 0:
                         r = 64 * wi + np.int64(_cttz(word))
                         row[cnt] = local0[r] - shift

@@ -1,0 +1,61 @@
+"""The checks of test_conv_direct catch a broken direct conv walk: copies of
+kernels/numba_conv.py with one deliberate mistake each (a source edit) must give spike times
+that differ from the fields unfolded into rows (or run out of bounds), on maps where the real
+kernel agrees bit for bit."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+
+import pytest
+import torch
+from test_conv_direct import make_problem, unfolded
+
+from stdbp_plugin.kernels import numba_conv
+
+#: (name, the kernel's source line(s), the broken replacement)
+MUTATIONS = [
+    ("slide does not unmark the columns left behind", "x0 - sw, sw, False)", "x0 - sw, 0, False)"),
+    ("slide marks one column too few", "x0 + kw - sw, sw, True", "x0 + kw - sw + 1, sw - 1, True"),
+    ("walk does not freeze fired neurons", "alive[j] = a_j - new", "alive[j] = a_j"),
+    ("walk records the crossing one input early", "np.float64(m + 1)", "np.float64(m)"),
+]
+
+
+def broken_kernel(tmp_path, old: str, new: str):
+    source = inspect.getsource(numba_conv)
+    assert source.count(old) == 1, f"the kernel changed: {old!r} not found once"
+    path = tmp_path / "broken_numba_conv.py"
+    # bounds checked: a broken field walk may run past its row (an IndexError, not a crash)
+    source = source.replace(old, new).replace("cache=True", "cache=False, boundscheck=True")
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("broken_numba_conv", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.pop("broken_numba_conv", None)
+    spec.loader.exec_module(module)
+    return module
+
+
+def spike_times(kernel, t_in, weight, bias, theta):
+    out_ch = weight.shape[0]
+    weight_t = torch.cat([bias[None], weight.reshape(out_ch, -1).t()]).contiguous()
+    return kernel.forward(t_in, weight_t, theta, tuple(weight.shape[2:]), (1, 1), True).t_out
+
+
+@pytest.mark.parametrize(("name", "old", "new"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_a_broken_kernel_is_caught(tmp_path, name, old, new):
+    kernel = broken_kernel(tmp_path, old, new)
+    caught = False
+    for seed in range(6):
+        t_in, weight, bias, theta = make_problem(
+            seed, (2, 3, 7, 7), 4, (3, 3), 0.25 * (seed % 2), 0.2, True, torch.float64
+        )
+        expected = unfolded(t_in, weight, bias, theta, (1, 1), (0, 0), "numba")
+        assert torch.equal(spike_times(numba_conv, t_in, weight, bias, theta), expected)
+        try:
+            caught |= not torch.equal(spike_times(kernel, t_in, weight, bias, theta), expected)
+        except IndexError:
+            caught = True
+    assert caught, f"{name}: not caught"
