@@ -12,9 +12,12 @@ loss + backward + Adam step.
 - ANN: Linear(784, 800) -> ReLU -> Linear(800, 10), cross-entropy (the same-size network the
   issue's "within 2x of the ANN" compares against); --no-snntorch leaves snnTorch out.
 
-- ``--before REV``: one more STDBP contestant, the same network and seed whose layers call the
-  kernel file stdbp_plugin/kernels/numba_cpu.py as it was at git revision REV (loaded from git
-  beside the current one), for a before/after of a kernel change in one run.
+- ``--before REV``: one more STDBP contestant, the same network and seed whose layers run the
+  kernel file stdbp_plugin/kernels/numba_cpu.py and the layer function of
+  stdbp_plugin/functional/linear.py as they were at git revision REV (loaded from git beside the
+  current ones), with contiguous [N_out, N_in] weights and a separate bias (the layout of every
+  revision before ReLPSPLinear kept them as one [1 + N_in, N_out] tensor; the same values), for
+  a before/after of a kernel or layer change in one run.
 
 The contestants are run alternately (one step each per repeat, order rotated) so that a change in machine load hits
 both; the median time of each is reported: wall time, or with ``--clock thread`` (meaningful at
@@ -47,29 +50,36 @@ from torch import nn  # noqa: E402
 RESULTS = common.RESULTS_DIR / "train_step.json"
 
 
-def stdbp_step_fn(hidden: int, kernel=None):
-    """One STDBP training step; ``kernel``: a numba kernel module the layers use instead of
-    the installed one (the kernel of an older revision, see --before)."""
+def stdbp_step_fn(hidden: int, old: dict | None = None):
+    """One STDBP training step; ``old``: the modules "numba_cpu" and "linear" of an older
+    revision, which the layers then use instead of the installed ones (see --before), with
+    contiguous weights and a separate bias."""
     from stdbp_plugin import functional as SF
     from stdbp_plugin import nn as snn_e
-    from stdbp_plugin.functional import linear
 
     net = nn.Sequential(
         snn_e.LatencyEncoder(), snn_e.ReLPSPLinear(784, hidden), snn_e.ReLPSPLinear(hidden, 10)
     )
+    if old is not None:
+        for layer in net[1:]:
+            layer.weight = nn.Parameter(
+                layer.weight.detach().clone(memory_format=torch.contiguous_format)
+            )
+            layer.bias = nn.Parameter(layer.bias.detach().clone())
+        old["linear"].resolve_backend = lambda backend, device: old["numba_cpu"]
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
     @contextlib.contextmanager
     def kernel_in_use():
-        if kernel is None:
+        if old is None:
             yield
             return
-        resolve = linear.resolve_backend
-        linear.resolve_backend = lambda backend, device: kernel
+        current = SF.relpsp_linear
+        SF.relpsp_linear = old["linear"].relpsp_linear
         try:
             yield
         finally:
-            linear.resolve_backend = resolve
+            SF.relpsp_linear = current
 
     def step(x: torch.Tensor, y: torch.Tensor) -> float:
         with kernel_in_use():
@@ -139,9 +149,13 @@ def main() -> None:
     runs = {"stdbp": stdbp_step_fn(args.hidden), "ann": ann_step_fn(args.hidden)}
     if args.before is not None:
         where = Path(tempfile.mkdtemp())
-        old = common.module_at_revision(
-            args.before, "stdbp_plugin/kernels/numba_cpu.py", where, "numba_cpu"
-        )
+        old = {
+            name: common.module_at_revision(args.before, path, where, name)
+            for name, path in (
+                ("numba_cpu", "stdbp_plugin/kernels/numba_cpu.py"),
+                ("linear", "stdbp_plugin/functional/linear.py"),
+            )
+        }
         torch.manual_seed(args.seed)  # the same initial weights as "stdbp"
         runs["stdbp_before"] = stdbp_step_fn(args.hidden, old)
     if not args.no_snntorch:

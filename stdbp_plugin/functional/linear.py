@@ -22,6 +22,27 @@ def sync_is_free(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
+def transposed_rows(weight: Tensor, bias: Tensor | None) -> Tensor | None:
+    """[bias; weight^T], the contiguous [1 + N_in, N_out] rows the numba kernel walks (weight^T
+    [N_in, N_out] without a bias), as a view of the parameters when they already lie so in one
+    storage (ReLPSPLinear's layout), else None. Reads no values: strides and offsets only."""
+    rows = weight.t()
+    if not rows.is_contiguous():
+        return None
+    if bias is None:
+        return rows
+    n_out = weight.shape[0]
+    start = bias.storage_offset()
+    if not (
+        bias.is_contiguous()
+        and bias.dtype == weight.dtype
+        and weight.storage_offset() == start + n_out
+        and bias.untyped_storage().data_ptr() == weight.untyped_storage().data_ptr()
+    ):
+        return None
+    return weight.as_strided((weight.shape[1] + 1, n_out), (n_out, 1), start)
+
+
 class _ReLPSPLinear(torch.autograd.Function):
     """t_out = (theta + P_k) / S_k at the first crossing; backward = STDBP (see relpsp_linear)."""
 
@@ -30,10 +51,14 @@ class _ReLPSPLinear(torch.autograd.Function):
         if bias is not None:
             t_in = torch.cat([t_in.new_zeros(t_in.shape[0], 1), t_in], dim=1)
         if getattr(kernel, "WEIGHT_TRANSPOSED", False):
-            # [N_out, N_in] view of a contiguous [N_in, N_out] copy, the layout the kernel
-            # walks: one copy per call (bias included) shared by forward and backward
-            columns = weight.t() if bias is None else torch.cat([bias[None, :], weight.t()], 0)
-            weight = columns.contiguous().t()
+            # [N_out, N_in] view of the contiguous [N_in, N_out] rows the kernel walks: the
+            # parameters themselves where they lie so (ReLPSPLinear's layout), else one copy
+            # per call (bias included) shared by forward and backward
+            rows = transposed_rows(weight, bias)
+            if rows is None:
+                rows = weight.t() if bias is None else torch.cat([bias[None, :], weight.t()], 0)
+                rows = rows.contiguous()
+            weight = rows.t()
         elif bias is not None:
             weight = torch.cat([bias[:, None], weight], dim=1)
         # (theta + P) / S overflows to +inf when S is denormal-small: that neuron is silent

@@ -58,8 +58,16 @@ class _ReLPSPBase(nn.Module):
                 check_number(value, name)
         factory = {"device": device, "dtype": dtype}
         self.input_dropout = input_dropout
-        self.weight = nn.Parameter(torch.empty(weight_shape, **factory))
-        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        if len(weight_shape) == 2:
+            # linear: bias and weight^T as rows of one contiguous [bias + N_in, N_out] tensor,
+            # the layout the numba kernel walks; no copy per call, and the kernel's weight
+            # gradient, laid out the same, is taken as .grad without a transposing copy
+            rows = torch.empty(int(bias) + weight_shape[1], out_features, **factory)
+            self.weight = nn.Parameter(rows[int(bias) :].t())
+            self.bias = nn.Parameter(rows[0]) if bias else None
+        else:
+            self.weight = nn.Parameter(torch.empty(weight_shape, **factory))
+            self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
         self.max_inv_slope, self.horizon, self.backend = max_inv_slope, horizon, backend
         self.mean_gain, self.std_gain = mean_gain, std_gain
         shape = (out_features,) if per_neuron else ()
@@ -72,7 +80,14 @@ class _ReLPSPBase(nn.Module):
 
     def reset_parameters(self) -> None:
         theta = float(self.threshold.detach().mean())
-        relpsp_init_(self.weight, self.bias, theta, self.mean_gain, self.std_gain)
+        if self.weight.is_contiguous():
+            relpsp_init_(self.weight, self.bias, theta, self.mean_gain, self.std_gain)
+            return
+        # linear: drawn as a contiguous [N_out, N_in] (the same values for a given seed)
+        weight = torch.empty_like(self.weight, memory_format=torch.contiguous_format)
+        relpsp_init_(weight, self.bias, theta, self.mean_gain, self.std_gain)
+        with torch.no_grad():
+            self.weight.copy_(weight)
 
     def _dropout_repr(self) -> str:
         return f", input_dropout={self.input_dropout}" if self.input_dropout else ""
@@ -93,6 +108,10 @@ class ReLPSPLinear(_ReLPSPBase):
     """Fully connected ReL-PSP layer: t_out = relpsp_linear(t_in, weight, bias, threshold).
 
     Weight layout and ``bias`` follow ``nn.Linear``, so weights can be copied between the two.
+    In memory, bias and weight^T are the rows of one contiguous [1 + N_in, N_out] tensor (the
+    weight is a non-contiguous view), which the CPU kernel walks without a copy per call; a
+    layer whose parameters were replaced or copied apart (``.to(dtype)``, deepcopy) computes
+    the same through one copy per call.
     Options after the sizes are keyword-only; ``device`` / ``dtype`` as for ``nn.Linear``.
     """
 
