@@ -9,6 +9,12 @@ the ordering and the scatter into the map). Each phase is timed by ``time.thread
 thread; the other jobs' preemption does not count), the phases interleaved per round, medians.
 
     python benchmarks/profile_conv.py [--repeats 7]
+    python benchmarks/profile_conv.py --step [--repeats 7]   # phases of the training step
+
+``--step``: where one training step's CPU time goes (bench_cnn_step's STDBP step, one thread):
+each autograd function's forward and backward (the two conv layers, the two poolings, the three
+fully connected layers) and Adam's step are timed by ``time.thread_time`` inside the step
+(wrapped, not edited), the rest of the step is everything else (encoder, loss, autograd, checks).
 """
 
 from __future__ import annotations
@@ -88,14 +94,92 @@ def phases(t_map: torch.Tensor, layer, old) -> dict:
     }
 
 
+def timed_autograd(cls, label: str, acc: dict, shape_of) -> None:
+    """Wrap cls.forward / cls.backward (an autograd.Function) to add their thread CPU time to
+    acc[(label + the input's shape, "forward" / "backward")]."""
+    fwd, bwd = cls.forward, cls.backward
+
+    def forward(ctx, *args):
+        start = time.thread_time()
+        out = fwd(ctx, *args)
+        ctx._profile_key = f"{label} {shape_of(args)}"
+        key = (ctx._profile_key, "forward")
+        acc[key] = acc.get(key, 0.0) + time.thread_time() - start
+        return out
+
+    def backward(ctx, *grads):
+        start = time.thread_time()
+        out = bwd(ctx, *grads)
+        key = (ctx._profile_key, "backward")
+        acc[key] = acc.get(key, 0.0) + time.thread_time() - start
+        return out
+
+    cls.forward, cls.backward = staticmethod(forward), staticmethod(backward)
+
+
+def step_phases(repeats: int, seed: int) -> dict:
+    """Per-phase means over ``repeats`` steps (ms of thread CPU time per step)."""
+    from bench_cnn_step import stdbp_step
+
+    from stdbp_plugin.functional import conv, linear, relpsp_conv2d, relpsp_linear
+
+    acc: dict = {}
+    timed_autograd(conv._ReLPSPConv2d, "conv", acc, lambda a: tuple(a[1].shape))
+    timed_autograd(conv._EarliestSpikePool2d, "pool", acc, lambda a: tuple(a[0].shape[1:]))
+    timed_autograd(linear._ReLPSPLinear, "linear", acc, lambda a: tuple(a[1].shape))
+    x, y, _ = common.mnist_batch(64, seed)
+    step = stdbp_step(relpsp_conv2d, relpsp_linear, x, y, seed)
+    adam = torch.optim.Adam.step
+
+    def timed_adam(self, *args, **kwargs):
+        start = time.thread_time()
+        out = adam(self, *args, **kwargs)
+        acc[("Adam", "step")] = acc.get(("Adam", "step"), 0.0) + time.thread_time() - start
+        return out
+
+    torch.optim.Adam.step = timed_adam
+    for _ in range(2):  # compile, warm up
+        step()
+    acc.clear()
+    totals = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        step()
+        totals.append(time.thread_time() - start)
+    ms = {f"{k[0]}: {k[1]}": 1e3 * v / repeats for k, v in acc.items()}
+    ms["rest (encoder, loss, autograd, checks)"] = 1e3 * sum(totals) / repeats - sum(ms.values())
+    ms["step (mean)"] = 1e3 * sum(totals) / repeats
+    ms["step (median)"] = 1e3 * statistics.median(totals)
+    return ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--step", action="store_true", help="phases of the training step")
     parser.add_argument("--unfold", default=UNFOLD, help="git revision of the row kernel")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     common.set_threads(1)
+    if args.step:
+        ms = step_phases(args.repeats, args.seed)
+        print(f"{SPEC} training step, batch 64, 1 thread, CPU ms per step, {args.repeats} steps")
+        for key, value in ms.items():
+            print(f"  {key:<46}{value:>8.2f}")
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        if args.out is not None:
+            common.write_json(
+                args.out,
+                {
+                    "network": SPEC,
+                    "batch": 64,
+                    "statistic": "mean thread CPU time per step and phase, ms",
+                    "phase_ms": ms,
+                    "machine": common.machine_info(1),
+                },
+            )
+        return
     with tempfile.TemporaryDirectory() as tmp:
         old = load_revision(args.unfold, Path(tmp), ("numba_cpu",))["numba_cpu"]
         result = {}
