@@ -312,3 +312,91 @@ def test_output_gain_is_a_change_of_units_an_adam_step_moves_the_output_g_times_
     for name in ("2.weight", "2.bias"):
         assert g1[name].abs().sum() > 0
         assert torch.allclose(10 * g10[name], g1[name], rtol=1e-4, atol=1e-10), name
+
+
+class _ReadoutTask(nn.Module):
+    """Norse's MNIST-task shape: ReL-PSP cells read by an LILinearCell only (no spiking output)."""
+
+    def __init__(self) -> None:
+        from stdbp_plugin.norse import ReLPSPCell
+
+        super().__init__()
+        self.fc = nn.Linear(30, 16)
+        self.cell = ReLPSPCell()
+        self.out = norse.LILinearCell(16, 4)
+
+    def forward(self, x):
+        s1 = so = None
+        states, v = [], None
+        for k in range(x.shape[0]):
+            z, s1 = self.cell(self.fc(x[k]), s1)
+            v, so = self.out(z, so)
+            states.append(s1)
+        return v, states
+
+
+def _end_ratio(net: _ReadoutTask, x: torch.Tensor) -> torch.Tensor:
+    """The cell's own end-of-window potential in thresholds (Norse ``state.v`` / ``v_th``)."""
+    with torch.no_grad():
+        _, states = net(x)
+    return states[-1].v.double() / float(net.cell.p.v_th)
+
+
+def test_readout_step_bounds_the_move_of_one_adam_step_when_a_non_spiking_readout_reads():
+    """No ReL-PSP output (an LILinearCell reads the spikes): one Adam step, every weight of a
+    row moved by the optimizer's lr one way, moves each neuron's end potential by
+    readout_step thresholds on average (measured on the cell's state.v, the row moved by
+    hand); the scaling is a change of units: the same spikes as without the bound."""
+    x = _input()
+    trains, nets = [], []
+    for bound in (float("inf"), 0.2):
+        torch.manual_seed(0)
+        net = _ReadoutTask()
+        optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+        torch.manual_seed(1)
+        report = stdbp.reinit(net, lambda net=net: net(x), optimizer=optimizer, readout_step=bound)
+        with torch.no_grad():
+            _, states = net(x)
+        trains.append(torch.stack([s.k_spike for s in states]))
+        nets.append((net, report))
+    assert torch.equal(trains[0], trains[1])
+    (free, free_report), (bounded, report) = nets
+    gain = report.layers[0].gain
+    assert free_report.layers[0].gain == 1.0 and gain > 2.0
+    assert "weights x" in str(report) and "read-out step bound" in str(report)
+    assert torch.allclose(bounded.fc.weight, gain * free.fc.weight, rtol=1e-5, atol=0)
+    before = _end_ratio(bounded, x)
+    with torch.no_grad():
+        bounded.fc.weight.add_(0.05)  # Adam's first step: lr * sign(g), a whole row one way
+    moved = _end_ratio(bounded, x) - before
+    assert float(moved.mean()) == pytest.approx(0.2, rel=1e-3)
+    # the same step without the bound moves the potentials `gain` times as far
+    before = _end_ratio(free, x)
+    with torch.no_grad():
+        free.fc.weight.add_(0.05)
+    assert float((_end_ratio(free, x) - before).mean()) == pytest.approx(0.2 * gain, rel=1e-3)
+
+
+def test_readout_step_follows_the_optimizer_and_leaves_spiking_outputs_alone():
+    x = _input()
+    gains = []
+    for lr in (0.05, 0.1, 1e-6):
+        torch.manual_seed(0)
+        net = _ReadoutTask()
+        groups = [
+            {"params": [net.fc.weight], "lr": lr},
+            {"params": [net.fc.bias, net.out.input_weights]},
+        ]
+        optimizer = torch.optim.SGD(groups, lr=0.5)  # the weight's own group's lr counts
+        torch.manual_seed(1)
+        gains.append(stdbp.reinit(net, lambda net=net: net(x), optimizer=optimizer).layers[0].gain)
+    assert gains[1] == pytest.approx(2 * gains[0], rel=1e-6) and gains[2] == 1.0
+    # a ReL-PSP output layer: no step bound (output_gain only), whatever the optimizer
+    net = _snntorch_net()
+    big = torch.optim.Adam(net.parameters(), lr=1.0)
+    report = stdbp.reinit(net, lambda: _run_snntorch(net, x), optimizer=big)
+    assert [r.gain for r in report.layers] == [1.0, 10.0]
+    with pytest.raises(ValueError, match="readout_step must be finite and > 0"):
+        stdbp.reinit(_ReadoutTask(), lambda: None, readout_step=0.0)
+    with pytest.raises(ValueError, match="optimizer must be a torch.optim.Optimizer"):
+        stdbp.reinit(_ReadoutTask(), lambda: None, optimizer="adam")

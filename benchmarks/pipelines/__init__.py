@@ -57,13 +57,16 @@ def _describe(w: warnings.WarningMessage) -> str:
 
 def reinit_on_first_batch(setup: Setup, data: Data, budget: Budget) -> None:
     """``stdbp_plugin.reinit(model, lambda: forward(first batch))``: the batch the training
-    loop takes first (same shuffle), before any optimizer step; its report goes to the notes."""
+    loop takes first (same shuffle), before any optimizer step, with the pipeline's optimizer
+    (its learning rate); its report goes to the notes."""
     import stdbp_plugin
 
     generator = torch.Generator().manual_seed(budget.seed)
     n = len(data.y_train)
     first = torch.randperm(n, generator=generator)[: min(setup.batch_size, n)]
-    report = stdbp_plugin.reinit(setup.model, lambda: setup.forward(data.x_train[first]))
+    report = stdbp_plugin.reinit(
+        setup.model, lambda: setup.forward(data.x_train[first]), optimizer=setup.optimizer
+    )
     setup.notes.append(str(report))
 
 
@@ -83,7 +86,10 @@ def changes(module: ModuleType, variant: str) -> list[str]:
     return (
         added
         + base
-        + [f"+ stdbp.reinit({model}, lambda: {run})   # once, before training (reinit line)"]
+        + [
+            f"+ stdbp.reinit({model}, lambda: {run}, optimizer=optimizer)   "
+            "# once, before training (reinit line)"
+        ]
     )
 
 
