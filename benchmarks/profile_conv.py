@@ -5,7 +5,9 @@ rows) against the direct walk of kernels/numba_conv.py.
 Unfold path: unfold the fields into rows, prepend the bias column, ``conv_order`` (one sort
 per sample's map), the kernel's forward and backward on the rows, fold the rows' input
 gradients back into the map. Direct walk: ``numba_conv.forward`` / ``backward`` (which include
-the ordering and the scatter into the map). Each phase is timed by ``time.thread_time`` (one
+the ordering and the scatter into the map); its backward once with a random gradient at every
+output (as the unfold path's row) and once with what training sends (a gradient at each 2x2
+pooling window's winner that fired). Each phase is timed by ``time.thread_time`` (one
 thread; the other jobs' preemption does not count), the phases interleaved per round, medians.
 
     python benchmarks/profile_conv.py [--repeats 7]
@@ -78,6 +80,11 @@ def phases(t_map: torch.Tensor, layer, old) -> dict:
     grad_rows = torch.randn(rows.shape).reshape(t_map.shape[0], -1, rows.shape[1]).transpose(1, 2)
     direct = numba_conv.forward(t_map, w_cols, theta, (kh, kw), (1, 1), True)
     grad_out = torch.randn(direct.t_out.shape)
+    # what training sends: a gradient at each 2x2 pooling window's winner, if it fired
+    _, winners = F.max_pool2d(-direct.t_out, 2, return_indices=True)
+    at_winners = torch.zeros_like(grad_out).flatten(2)
+    at_winners.scatter_(2, winners.flatten(2), torch.randn(winners.flatten(2).shape))
+    at_winners = torch.where(direct.t_out.isfinite(), at_winners.reshape(grad_out.shape), 0.0)
     return {
         "unfold: unfold + reshape": unfold,
         "unfold: bias column": lambda: torch.cat([rows.new_zeros(rows.shape[0], 1), rows], 1),
@@ -90,6 +97,9 @@ def phases(t_map: torch.Tensor, layer, old) -> dict:
         "direct: forward": lambda: numba_conv.forward(t_map, w_cols, theta, (kh, kw), (1, 1), True),
         "direct: backward": lambda: numba_conv.backward(
             grad_out, t_map, direct.t_out, w_cols, direct
+        ),
+        "direct: backward (pool winners)": lambda: numba_conv.backward(
+            at_winners, t_map, direct.t_out, w_cols, direct
         ),
     }
 
@@ -194,10 +204,10 @@ def main() -> None:
                     times[key].append(time.thread_time() - start)
             ms = {k: 1e3 * statistics.median(v[1:]) for k, v in times.items()}
             unfold_total = sum(v for k, v in ms.items() if k.startswith("unfold"))
-            direct_total = sum(v for k, v in ms.items() if k.startswith("direct"))
+            direct_total = ms["direct: forward"] + ms["direct: backward"]
             print(f"{name}, medians of {args.repeats}, CPU ms (1 thread)")
             for key, value in ms.items():
-                print(f"  {key:<26}{value:>8.2f}")
+                print(f"  {key:<34}{value:>8.2f}")
             print(f"  unfold path total {unfold_total:.2f}, direct total {direct_total:.2f}")
             result[name] = ms
     load = os.getloadavg()[0]
