@@ -15,8 +15,8 @@ loss + backward + Adam step.
 - ``--before REV``: one more STDBP contestant, the same network and seed whose layers run the
   kernel file stdbp_plugin/kernels/numba_cpu.py and the layer function of
   stdbp_plugin/functional/linear.py as they were at git revision REV (loaded from git beside the
-  current ones), with contiguous [N_out, N_in] weights and a separate bias (the layout of every
-  revision before ReLPSPLinear kept them as one [1 + N_in, N_out] tensor; the same values), for
+  current ones), with contiguous [N_out, N_in] weights and a separate bias where REV's layer
+  function predates ReLPSPLinear's one-tensor [1 + N_in, N_out] layout (the same values), for
   a before/after of a kernel or layer change in one run.
 
 The contestants are run alternately (one step each per repeat, order rotated) so that a change in machine load hits
@@ -53,19 +53,20 @@ RESULTS = common.RESULTS_DIR / "train_step.json"
 def stdbp_step_fn(hidden: int, old: dict | None = None):
     """One STDBP training step; ``old``: the modules "numba_cpu" and "linear" of an older
     revision, which the layers then use instead of the installed ones (see --before), with
-    contiguous weights and a separate bias."""
+    that revision's parameter layout."""
     from stdbp_plugin import functional as SF
     from stdbp_plugin import nn as snn_e
 
     net = nn.Sequential(
         snn_e.LatencyEncoder(), snn_e.ReLPSPLinear(784, hidden), snn_e.ReLPSPLinear(hidden, 10)
     )
-    if old is not None:
-        for layer in net[1:]:
+    if old is not None and not hasattr(old["linear"], "transposed_rows"):
+        for layer in net[1:]:  # the layout of the revisions before the one-tensor layout
             layer.weight = nn.Parameter(
                 layer.weight.detach().clone(memory_format=torch.contiguous_format)
             )
             layer.bias = nn.Parameter(layer.bias.detach().clone())
+    if old is not None:
         old["linear"].resolve_backend = lambda backend, device: old["numba_cpu"]
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 

@@ -123,17 +123,16 @@ def _sort_row(t_row, order_row, times, times_tmp, index_tmp, counts, density=0.5
     density 0.5), the conv walk the default. Returns n."""
     n_in = t_row.shape[0]
     n = 0
-    for i in range(n_in):  # compaction: finite inputs in index order first
+    m = 0
+    for i in range(n_in):  # compaction, branch-free: finite inputs first, silent ones apart
         v = t_row[i]
-        if v < np.inf:
-            order_row[n] = i
-            times[n] = v
-            n += 1
-    m = n
-    for i in range(n_in):
-        if not t_row[i] < np.inf:
-            order_row[m] = i
-            m += 1
+        finite = np.int64(v < np.inf)
+        order_row[n] = i  # (n, m <= i: in bounds; overwritten unless it counted)
+        times[n] = v
+        index_tmp[m] = i
+        n += finite
+        m += 1 - finite
+    order_row[n:n_in] = index_tmp[:m]  # the silent ones after, in index order
     times[n] = np.inf
     if n <= 1:
         return n
