@@ -1,7 +1,9 @@
-"""The checks of test_conv_direct catch a broken direct conv walk: copies of
+"""The checks of test_conv_direct catch a broken direct conv kernel: copies of
 kernels/numba_conv.py with one deliberate mistake each (a source edit) must give spike times
 that differ from the fields unfolded into rows (or run out of bounds), on maps where the real
-kernel agrees bit for bit."""
+kernel agrees bit for bit, or gradients that differ from the real kernel's (which
+test_conv_direct checks against the rows). One forward and one backward mutation run by
+default, the others with ``-m slow`` (each compiles a copy of the kernel)."""
 
 from __future__ import annotations
 
@@ -44,7 +46,15 @@ def spike_times(kernel, t_in, weight, bias, theta):
     return kernel.forward(t_in, weight_t, theta, tuple(weight.shape[2:]), (1, 1), True).t_out
 
 
-@pytest.mark.parametrize(("name", "old", "new"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def cases(mutations: list, default: int) -> list:
+    """Each mutation a case; all but ``default`` marked slow (each compiles a kernel copy)."""
+    return [
+        pytest.param(*m, id=m[0], marks=() if k == default else pytest.mark.slow)
+        for k, m in enumerate(mutations)
+    ]
+
+
+@pytest.mark.parametrize(("name", "old", "new"), cases(MUTATIONS, 2))
 def test_a_broken_kernel_is_caught(tmp_path, name, old, new):
     kernel = broken_kernel(tmp_path, old, new)
     caught = False
@@ -58,4 +68,39 @@ def test_a_broken_kernel_is_caught(tmp_path, name, old, new):
             caught |= not torch.equal(spike_times(kernel, t_in, weight, bias, theta), expected)
         except IndexError:
             caught = True
+    assert caught, f"{name}: not caught"
+
+
+#: the backward's per-field walk (both gradients asked for)
+BACKWARD_MUTATIONS = [
+    ("a neuron's gradient outlives its causal set", "n_causal_f[ends[e]] == k:", "False:"),
+    ("the input gradient overwrites instead of adding", "g_flat[pos] += acc", "g_flat[pos] = acc"),
+    (
+        "the bias row's gradient is dropped",
+        "g_row[j] -= act_t[j]\n            continue",
+        "continue",
+    ),
+]
+
+
+def gradients(kernel, t_in, weight, bias, theta, grad_seed):
+    out_ch = weight.shape[0]
+    weight_t = torch.cat([bias[None], weight.reshape(out_ch, -1).t()]).contiguous()
+    fwd = kernel.forward(t_in, weight_t, theta, tuple(weight.shape[2:]), (1, 1), True)
+    gen = torch.Generator().manual_seed(grad_seed)
+    grad_out = torch.randn(fwd.t_out.shape, generator=gen, dtype=t_in.dtype)
+    return kernel.backward(grad_out, t_in, fwd.t_out, weight_t, fwd)
+
+
+@pytest.mark.parametrize(("name", "old", "new"), cases(BACKWARD_MUTATIONS, 0))
+def test_a_broken_backward_is_caught(tmp_path, name, old, new):
+    kernel = broken_kernel(tmp_path, old, new)
+    caught = False
+    for seed in range(4):
+        problem = make_problem(seed, (2, 3, 6, 6), 4, (3, 3), 0.0, 0.2, True, torch.float64)
+        expected = gradients(numba_conv, *problem, seed)
+        got = gradients(kernel, *problem, seed)
+        caught |= not all(
+            torch.allclose(g, e, rtol=1e-10, atol=1e-12) for g, e in zip(got, expected, strict=True)
+        )
     assert caught, f"{name}: not caught"

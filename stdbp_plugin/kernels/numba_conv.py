@@ -4,9 +4,11 @@ straight from the spike-time map, without unfolding the fields into rows.
 Forward, per sample: one stable sort of the map's finite entries gives each entry its rank
 (time order; ties in (c, y, x) index order, which is also the field's own index order). A
 field's time order is the increasing order of its entries' ranks, read off a bitmap over the
-ranks (its finite entries' bits set, then the words scanned with count-trailing-zeros). With
-the bias an input at t = 0 (row 0 of the weight, first among ties), the walk is that of
-:mod:`stdbp_plugin.kernels.numba_cpu` (float64):
+ranks (its finite entries' bits set, then the words scanned with count-trailing-zeros; along a
+row of the map a field unmarks the columns it leaves and marks the new ones). With the bias an
+input at t = 0 (row 0 of the weight, first among ties), the walk has the arithmetic of
+:mod:`stdbp_plugin.kernels.numba_cpu`'s, bit for bit, in its own loop (:func:`_walk_field`,
+over a float64 copy of the weight):
 
     S_k = S_{k-1} + w_(k),   P_k = P_{k-1} + w_(k) t_(k);   at the end of each group of ties,
     neuron j fires if S_k > 0 and S_k t_(k+1) - P_k >= theta_j:  t_j = (theta_j + P_k) / S_k
@@ -23,7 +25,9 @@ Backward, per field, with g_j = dL/dt_j (0 where not finite), a_j = g_j / S_j (1
     dtheta_j += a_j,   and for a silent j: dW[j, i] -= g_j for every finite input i
 
 (the last as :func:`stdbp_plugin.functional.linear.relpsp_linear`), scattered straight into
-the map (no fold). dW, dtheta and dt_in are accumulated in float64. Samples are split into
+the map (no fold). dW, dtheta and dt_in are accumulated in float64; when both gradients are
+asked for, a field's walk is one call (:func:`_field_both`: the lanes of the dot product
+reassociated, products contracted; a fixed order for a given O). Samples are split into
 chunks as in numba_cpu (one per thread, on torch's OpenMP team; each chunk its own dW buffer).
 """
 
@@ -271,6 +275,38 @@ def forward(
     return ConvForward(torch.from_numpy(t_out), order, n_finite, n_causal, slope, geometry)
 
 
+@numba.njit(fastmath={"reassoc", "contract"}, cache=True, nogil=True)
+def _field_both(
+    row, n_causal_f, ends, n_active, act, act_t, t_flat, base, offset, grad_w_t, weight_t, g_flat,
+    has_bias,
+):  # fmt: skip
+    """One field's walk of the backward when both gradients are asked for: per input i (walk
+    order, up to the last active neuron's n_causal), g_row[j] += a_j t_i - a_j t_j and
+    dt_in[pos(i)] += sum_j a_j W[j, i] (lanes reassociated, products contracted)."""
+    n_out = act.shape[0]
+    e = 0
+    for k in range(n_causal_f[ends[n_active - 1]]):
+        while e < n_active and n_causal_f[ends[e]] == k:  # leaving j's causal set
+            act[ends[e]] = 0.0
+            act_t[ends[e]] = 0.0
+            e += 1
+        i = row[k]
+        g_row = grad_w_t[i]
+        if has_bias and i == 0:  # the bias: t = 0, not an input of the map
+            for j in range(n_out):
+                g_row[j] -= act_t[j]
+            continue
+        pos = base + offset[i]
+        t_i = np.float64(t_flat[pos])
+        w_row = weight_t[i]
+        acc = 0.0
+        for j in range(n_out):
+            a = act[j]
+            g_row[j] += a * t_i - act_t[j]
+            acc += a * w_row[j]
+        g_flat[pos] += acc
+
+
 @numba.njit(fastmath=False, cache=True, nogil=True)
 def _backward_samples(
     grad, t_map, t_out, weight_t, state, geometry, max_inv_slope, need_in, need_w,
@@ -329,6 +365,12 @@ def _backward_samples(
                 if n_active == 0:
                     continue
                 base = oy * sh * width + ox * sw
+                if need_w and need_in:  # the usual case: one call per field
+                    _field_both(
+                        row, n_causal[f], ends, n_active, act, act_t, t_flat, base, offset,
+                        grad_w_t, weight_t, g_flat, has_bias,
+                    )  # fmt: skip
+                    continue
                 e = 0
                 for k in range(n_causal[f, ends[n_active - 1]]):
                     while e < n_active and n_causal[f, ends[e]] == k:  # leaving j's causal set
