@@ -82,23 +82,52 @@ def _walk_only(t_in, order, weight_t, s, p):
 
 
 def make_sort_new(kernel):
+    """The kernel's own per-sample sort over a batch, as its linear forward calls it: 5
+    arguments before the bucket order, 6 with it, 7 with the bucket density (SORT_DENSITY)."""
     sort_row = kernel._sort_row
-    n_args = sort_row.py_func.__code__.co_argcount  # 5 before the bucket order, then 6
+    n_args = sort_row.py_func.__code__.co_argcount
+    density = getattr(kernel, "SORT_DENSITY", 0.5)
 
     @numba.njit
-    def sort_all(t_in, order):
-        n_in = t_in.shape[1]
-        times = np.empty(n_in + 1)
-        scratch_t = np.empty(n_in)
-        scratch_i = np.empty(n_in, np.int64)
-        counts = np.empty(n_in // 2 + 2, np.int64)
-        for b in range(t_in.shape[0]):
-            if n_args == 6:
-                sort_row(t_in[b], order[b], times, scratch_t, scratch_i, counts)
-            else:
+    def scratch(n_in):
+        counts = np.empty(np.int64(n_in * density) + 2, np.int64)
+        return np.empty(n_in + 1), np.empty(n_in), np.empty(n_in, np.int64), counts
+
+    if n_args == 5:
+
+        @numba.njit
+        def sort_all(t_in, order):
+            times, scratch_t, scratch_i, _ = scratch(t_in.shape[1])
+            for b in range(t_in.shape[0]):
                 sort_row(t_in[b], order[b], times, scratch_t, scratch_i)
 
+    elif n_args == 6:
+
+        @numba.njit
+        def sort_all(t_in, order):
+            times, scratch_t, scratch_i, counts = scratch(t_in.shape[1])
+            for b in range(t_in.shape[0]):
+                sort_row(t_in[b], order[b], times, scratch_t, scratch_i, counts)
+
+    else:
+
+        @numba.njit
+        def sort_all(t_in, order):
+            times, scratch_t, scratch_i, counts = scratch(t_in.shape[1])
+            for b in range(t_in.shape[0]):
+                sort_row(t_in[b], order[b], times, scratch_t, scratch_i, counts, density)
+
     return sort_all
+
+
+def forward_serial_args(kernel, inputs: tuple, outputs: tuple, batch: int) -> tuple:
+    """Arguments of the kernel's _forward_serial in the signature of its revision: 9 (plain), 10
+    (with the presorted flag of 6542fc5), 11 (with the layer's mask and horizon, now)."""
+    n_args = kernel._forward_serial.py_func.__code__.co_argcount
+    extra = {9: (), 10: (False,), 11: ()}[n_args]
+    if n_args == 11:
+        return (*inputs, False, np.float32(np.inf), *outputs, 0, batch)
+    return (*inputs, *outputs, *extra, 0, batch)
 
 
 def phases(mods: dict, data: dict) -> dict:
@@ -145,7 +174,11 @@ def phases(mods: dict, data: dict) -> dict:
         "sort": (lambda: sort_new(t_np, order)) if is_new else (lambda: _argsort_all(t_np, order)),
         "walk": lambda: _walk_only(t_np, order_np, w_t, s, p),
         "forward_compute": (
-            (lambda: kernel._forward_serial(t_np, order, w_t, th64, *outs, slope, False, 0, batch))
+            (
+                lambda: kernel._forward_serial(
+                    *forward_serial_args(kernel, (t_np, order, w_t, th64), (*outs, slope), batch)
+                )
+            )
             if is_new
             else (lambda: kernel._forward_range(t_np, order, w_t, th64, 0, batch, *outs, slope))
         ),
