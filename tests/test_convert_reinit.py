@@ -349,7 +349,7 @@ def test_readout_step_bounds_the_move_of_one_adam_step_when_a_non_spiking_readou
     hand); the scaling is a change of units: the same spikes as without the bound."""
     x = _input()
     trains, nets = [], []
-    for bound in (float("inf"), 0.2):
+    for bound in (None, 0.2):
         torch.manual_seed(0)
         net = _ReadoutTask()
         optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
@@ -389,12 +389,17 @@ def test_readout_step_follows_the_optimizer_and_leaves_spiking_outputs_alone():
         ]
         optimizer = torch.optim.SGD(groups, lr=0.5)  # the weight's own group's lr counts
         torch.manual_seed(1)
-        gains.append(stdbp.reinit(net, lambda net=net: net(x), optimizer=optimizer).layers[0].gain)
+        report = stdbp.reinit(net, lambda net=net: net(x), optimizer=optimizer, readout_step=0.2)
+        gains.append(report.layers[0].gain)
     assert gains[1] == pytest.approx(2 * gains[0], rel=1e-6) and gains[2] == 1.0
+    torch.manual_seed(0)
+    net = _ReadoutTask()  # off by default, whatever the optimizer
+    default = stdbp.reinit(net, lambda: net(x), optimizer=torch.optim.Adam(net.parameters(), 1.0))
+    assert default.layers[0].gain == 1.0
     # a ReL-PSP output layer: no step bound (output_gain only), whatever the optimizer
     net = _snntorch_net()
     big = torch.optim.Adam(net.parameters(), lr=1.0)
-    report = stdbp.reinit(net, lambda: _run_snntorch(net, x), optimizer=big)
+    report = stdbp.reinit(net, lambda: _run_snntorch(net, x), optimizer=big, readout_step=0.2)
     assert [r.gain for r in report.layers] == [1.0, 10.0]
     with pytest.raises(ValueError, match="readout_step must be finite and > 0"):
         stdbp.reinit(_ReadoutTask(), lambda: None, readout_step=0.0)

@@ -55,18 +55,19 @@ def _describe(w: warnings.WarningMessage) -> str:
     return f"{w.category.__name__}: {str(w.message).splitlines()[0][:300]}"
 
 
-def reinit_on_first_batch(setup: Setup, data: Data, budget: Budget) -> None:
+def reinit_on_first_batch(setup: Setup, data: Data, budget: Budget, **kwargs: object) -> None:
     """``stdbp_plugin.reinit(model, lambda: forward(first batch))``: the batch the training
-    loop takes first (same shuffle), before any optimizer step, with the pipeline's optimizer
-    (its learning rate); its report goes to the notes."""
+    loop takes first (same shuffle), before any optimizer step; its report goes to the notes.
+    ``kwargs`` (a pipeline's ``REINIT_KWARGS``, shown in its reinit line) are passed on, with
+    ``optimizer`` (the pipeline's) when there are any."""
     import stdbp_plugin
 
     generator = torch.Generator().manual_seed(budget.seed)
     n = len(data.y_train)
     first = torch.randperm(n, generator=generator)[: min(setup.batch_size, n)]
-    report = stdbp_plugin.reinit(
-        setup.model, lambda: setup.forward(data.x_train[first]), optimizer=setup.optimizer
-    )
+    if kwargs:
+        kwargs = {"optimizer": setup.optimizer, **kwargs}
+    report = stdbp_plugin.reinit(setup.model, lambda: setup.forward(data.x_train[first]), **kwargs)
     setup.notes.append(str(report))
 
 
@@ -78,6 +79,10 @@ def changes(module: ModuleType, variant: str) -> list[str]:
     base = list(module.CHANGES.get(REINIT_BASE[variant]) or [])
     model = getattr(module, "MODEL_NAME", "model")
     run = getattr(module, "REINIT_RUN", "forward(first_batch)")
+    kwargs = getattr(module, "REINIT_KWARGS", {})
+    # the pipeline's own reinit arguments, with its optimizer (the learning rate they use)
+    extra = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    extra = f", optimizer=optimizer{extra}" if kwargs else ""
     added = (
         []
         if any("import stdbp_plugin as stdbp" in line for line in base)
@@ -86,10 +91,7 @@ def changes(module: ModuleType, variant: str) -> list[str]:
     return (
         added
         + base
-        + [
-            f"+ stdbp.reinit({model}, lambda: {run}, optimizer=optimizer)   "
-            "# once, before training (reinit line)"
-        ]
+        + [f"+ stdbp.reinit({model}, lambda: {run}{extra})   # once, before training (reinit line)"]
     )
 
 
@@ -102,7 +104,8 @@ def run(name: str, variant: str, data: Data, budget: Budget) -> dict:
         warnings.simplefilter("always")
         setup = pipeline(name).build(REINIT_BASE.get(variant, variant), budget)
         if variant in REINIT_BASE:
-            reinit_on_first_batch(setup, data, budget)
+            kwargs = getattr(pipeline(name), "REINIT_KWARGS", {})
+            reinit_on_first_batch(setup, data, budget, **kwargs)
     built = sorted({_describe(w) for w in caught if not issubclass(w.category, _NOISE)})
     result = train_and_test(setup, data, budget, label=f"{name}/{variant}")
     result["warnings"] = built + [w for w in result["warnings"] if w not in built]
