@@ -27,11 +27,14 @@ MUTATIONS = [
 
 
 def broken_kernel(tmp_path, old: str, new: str):
+    """A copy of the kernel with the first occurrence of ``old`` replaced by ``new``."""
     source = inspect.getsource(numba_conv)
-    assert source.count(old) == 1, f"the kernel changed: {old!r} not found once"
+    where = {"n_causal_f[ends[e]] == k:": 2}  # in _field_both, then _field_w: break the first
+    count = source.count(old)
+    assert count == where.get(old, 1), f"the kernel changed: {old!r} found {count} times"
     path = tmp_path / "broken_numba_conv.py"
     # bounds checked: a broken field walk may run past its row (an IndexError, not a crash)
-    source = source.replace(old, new).replace("cache=True", "cache=False, boundscheck=True")
+    source = source.replace(old, new, 1).replace("cache=True", "cache=False, boundscheck=True")
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("broken_numba_conv", path)
     module = importlib.util.module_from_spec(spec)
@@ -77,19 +80,27 @@ BACKWARD_MUTATIONS = [
     ("the input gradient overwrites instead of adding", "g_flat[pos] += acc", "g_flat[pos] = acc"),
     (
         "the bias row's gradient is dropped",
-        "g_row[j] -= act_t[j]\n            continue",
-        "continue",
+        "g_row[j] -= act_t[j]\n            continue\n        pos =",
+        "continue\n        pos =",
+    ),
+    (
+        "the dW-only walk forgets t_i",
+        "offset[i]])\n        for j in range(n_out):\n            g_row[j] += act[j] * t_i",
+        "offset[i]])\n        for j in range(n_out):\n            g_row[j] += act[j]",
     ),
 ]
 
 
 def gradients(kernel, t_in, weight, bias, theta, grad_seed):
+    """(dt_in, dW, dtheta) with both gradients asked for, then (dW, dtheta) without dt_in."""
     out_ch = weight.shape[0]
     weight_t = torch.cat([bias[None], weight.reshape(out_ch, -1).t()]).contiguous()
     fwd = kernel.forward(t_in, weight_t, theta, tuple(weight.shape[2:]), (1, 1), True)
     gen = torch.Generator().manual_seed(grad_seed)
     grad_out = torch.randn(fwd.t_out.shape, generator=gen, dtype=t_in.dtype)
-    return kernel.backward(grad_out, t_in, fwd.t_out, weight_t, fwd)
+    both = kernel.backward(grad_out, t_in, fwd.t_out, weight_t, fwd)
+    weight_only = kernel.backward(grad_out, t_in, fwd.t_out, weight_t, fwd, None, False, True)
+    return (*both, *weight_only[1:])
 
 
 @pytest.mark.parametrize(("name", "old", "new"), cases(BACKWARD_MUTATIONS, 0))

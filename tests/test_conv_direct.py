@@ -248,3 +248,23 @@ def test_scalar_threshold_tensor_and_strided_input():
     )  # fmt: skip
     assert torch.equal(out, ref) and got[-1].shape == ()
     assert_grads_close(got, expected, torch.float64)
+
+
+@settings(max_examples=25, deadline=None)
+@given(problem=problems(), grad_seed=st.integers(0, 100))
+def test_weight_gradients_without_the_input_gradient(problem, grad_seed):
+    """A map that needs no gradient (a first layer's input) takes the backward's dW-only walk;
+    it gives what the rows give."""
+    (t_in, weight, bias, theta), stride, padding = problem
+    results = []
+    for fn in (
+        lambda w, b: relpsp_conv2d(t_in, w, b, theta, stride, padding, backend="numba"),
+        lambda w, b: unfolded(t_in, w, b, theta, stride, padding, "numba"),
+    ):
+        w = weight.clone().requires_grad_()
+        b = None if bias is None else bias.clone().requires_grad_()
+        out = fn(w, b)
+        gen = torch.Generator().manual_seed(grad_seed)
+        grad_out = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+        results.append(torch.autograd.grad(out, [x for x in (w, b) if x is not None], grad_out))
+    assert_grads_close(*results, t_in.dtype)

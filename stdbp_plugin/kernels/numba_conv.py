@@ -308,6 +308,29 @@ def _field_both(
 
 
 @numba.njit(fastmath=False, cache=True, nogil=True)
+def _field_w(
+    row, n_causal_f, ends, n_active, act, act_t, t_flat, base, offset, grad_w_t, has_bias
+):  # fmt: skip
+    """:func:`_field_both` for dW only (no input gradient asked for)."""
+    n_out = act.shape[0]
+    e = 0
+    for k in range(n_causal_f[ends[n_active - 1]]):
+        while e < n_active and n_causal_f[ends[e]] == k:  # leaving j's causal set
+            act[ends[e]] = 0.0
+            act_t[ends[e]] = 0.0
+            e += 1
+        i = row[k]
+        g_row = grad_w_t[i]
+        if has_bias and i == 0:  # the bias: t = 0, not an input of the map
+            for j in range(n_out):
+                g_row[j] -= act_t[j]
+            continue
+        t_i = np.float64(t_flat[base + offset[i]])
+        for j in range(n_out):
+            g_row[j] += act[j] * t_i - act_t[j]
+
+
+@numba.njit(fastmath=False, cache=True, nogil=True)
 def _backward_samples(
     grad, t_map, t_out, weight_t, state, geometry, max_inv_slope, need_in, need_w,
     grad_in, grad_w_t, grad_theta, start, stop,
@@ -369,6 +392,12 @@ def _backward_samples(
                     _field_both(
                         row, n_causal[f], ends, n_active, act, act_t, t_flat, base, offset,
                         grad_w_t, weight_t, g_flat, has_bias,
+                    )  # fmt: skip
+                    continue
+                if need_w:
+                    _field_w(
+                        row, n_causal[f], ends, n_active, act, act_t, t_flat, base, offset,
+                        grad_w_t, has_bias,
                     )  # fmt: skip
                     continue
                 e = 0
