@@ -66,7 +66,7 @@ def _cttz(typingctx, word):
     return sig, codegen
 
 
-@numba.njit(fastmath=False, cache=True, inline="always")
+@numba.njit(fastmath=False, cache=True, nogil=True)
 def _walk_field(row, times, n, weight_t, theta, s, p, alive, k_fire):
     """numba_cpu._walk's arithmetic and results, bit for bit, in one loop over the inputs:
     input m ends its group of ties iff times[m + 1] != times[m] (times[n] = inf), and only
