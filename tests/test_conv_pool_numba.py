@@ -143,3 +143,16 @@ def test_second_derivative_is_refused():
     (g,) = torch.autograd.grad(earliest_spike_pool2d(t_in, 2).sum(), t_in, create_graph=True)
     with pytest.raises(RuntimeError):
         g.sum().backward()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_maps_keep_torchs_pooling(dtype):
+    """numba has no half types: such maps are pooled by -max_pool2d(-t), as before."""
+    t_in = torch.rand(2, 3, 6, 6, dtype=torch.float64)
+    t_in[t_in < 0.3] = float("inf")
+    t_in = t_in.to(dtype).requires_grad_()
+    out = earliest_spike_pool2d(t_in, 2)
+    assert out.dtype == dtype
+    assert torch.equal(out, -F.max_pool2d(-t_in.detach(), 2))
+    out.sum().backward()
+    assert torch.equal(t_in.grad, by_max_pool(t_in.detach(), 2, None, torch.ones_like(out))[1])

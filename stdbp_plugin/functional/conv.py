@@ -120,8 +120,9 @@ def earliest_spike_pool2d(
     """Pooling in time: the earliest spike of each window wins, min(t) = -maxpool(-t).
 
     The gradient flows to the winning input only (ties: the first in row-major order, as
-    max_pool2d's). CPU tensors run :mod:`stdbp_plugin.kernels.numba_pool` (bit for bit the
-    same values and gradients, without the negations and the copy); others -maxpool(-t).
+    max_pool2d's). float32 / float64 CPU tensors run :mod:`stdbp_plugin.kernels.numba_pool`
+    (bit for bit the same values and gradients, without the negations and the copy); others
+    -maxpool(-t).
     """
     check_spike_times(t_in, "t_in", (3, 4), values=not is_known_valid(t_in))
     kernel = _pair(kernel_size, "kernel_size", 1)
@@ -130,7 +131,11 @@ def earliest_spike_pool2d(
         raise ValueError(
             f"t_in ({t_in.shape[-2]}x{t_in.shape[-1]}) is smaller than kernel_size {kernel}"
         )
-    if t_in.device.type == "cpu" and not torch.compiler.is_compiling():
+    if (
+        t_in.device.type == "cpu"
+        and t_in.dtype in (torch.float32, torch.float64)  # numba's types
+        and not torch.compiler.is_compiling()
+    ):
         batched = t_in if t_in.ndim == 4 else t_in[None]
         t_out = _EarliestSpikePool2d.apply(batched, kernel, step)
         return mark_valid(t_out if t_in.ndim == 4 else t_out[0])
