@@ -157,6 +157,7 @@ def _forward_samples(
         for y in range(height):
             for x in range(width):
                 field_index[(c * height + y) * width + x] = c * kh * kw + y * kw + x
+    f_empty = -1  # the chunk's first field without a finite input (its outputs are reused)
     for b in range(start, stop):
         n = _sort_row(t_map[b].reshape(size), flat_order, sorted_t, times_tmp, index_tmp, counts)
         n_words = (n + 63) // 64
@@ -199,6 +200,15 @@ def _forward_samples(
                         word &= word - one
                 times[cnt] = np.inf
                 n_finite[f] = cnt
+                if cnt == has_bias and f_empty >= 0:  # no finite input: as the first such field
+                    b0, r0 = f_empty // (h_out * w_out), f_empty % (h_out * w_out)
+                    for j in range(n_out):
+                        t_out[b, j, oy, ox] = t_out[b0, j, r0 // w_out, r0 % w_out]
+                        n_causal[f, j] = n_causal[f_empty, j]
+                        slope[f, j] = slope[f_empty, j]
+                    continue
+                if cnt == has_bias:
+                    f_empty = f
                 _walk_field(row, times, cnt, weight_t, theta, s, p, alive, k_fire)
                 for j in range(n_out):
                     k = np.int64(k_fire[j])
