@@ -13,7 +13,8 @@ over a float64 copy of the weight):
     S_k = S_{k-1} + w_(k),   P_k = P_{k-1} + w_(k) t_(k);   at the end of each group of ties,
     neuron j fires if S_k > 0 and S_k t_(k+1) - P_k >= theta_j:  t_j = (theta_j + P_k) / S_k
 
-clamped into [t_(k), t_(k+1)]; an overflow to +inf or a spike after ``horizon`` is silent.
+clamped into [t_(k), t_(k+1)]; an overflow to +inf or a spike after ``horizon`` is silent. A
+field without a finite input (only the bias) takes the spikes of the first such field.
 Written: t_out [B, O, H_out, W_out] and, per field f = (b, oy, ox), the walked weight rows
 ``order[f, :n_finite[f]]``, ``n_causal[f, j]`` and the slope ``slope[f, j]`` = S at the crossing.
 
