@@ -93,10 +93,16 @@ class _ReLPSPConv2d(torch.autograd.Function):
         fwd = numba_conv.forward(
             t_map, weight_t, threshold, kernel_size, stride, bias is not None, horizon
         )
-        ctx.save_for_backward(t_map, weight_t, fwd.t_out)
+        t_out = fwd.t_out
+        ctx.save_for_backward(t_map, weight_t, t_out)
+        # the output only through save_for_backward: held as ctx.fwd.t_out it would close a
+        # reference cycle (output -> grad_fn -> ctx -> output) that keeps every step's walk
+        # state (order, n_causal, slope: ~10 MB per 32C5 call at batch 64) alive until
+        # Python's cyclic GC runs
+        fwd.t_out = None
         ctx.fwd, ctx.max_inv_slope, ctx.weight_shape = fwd, max_inv_slope, weight.shape
         ctx.has_bias = bias is not None
-        return fwd.t_out
+        return t_out
 
     @staticmethod
     def backward(ctx, grad_out):
