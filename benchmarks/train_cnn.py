@@ -63,6 +63,11 @@ def main() -> None:
     )
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     p.add_argument("--out", default="benchmarks/results/cnn_mnist")
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="a checkpoint this script wrote (<out>_ckpt/*.ckpt): continue that run's schedule",
+    )
     args = p.parse_args()
 
     L.seed_everything(0, verbose=False)
@@ -98,7 +103,7 @@ def main() -> None:
         max_time=None if args.max_minutes is None else {"minutes": args.max_minutes},
         **limit,
     )
-    trainer.fit(model, data)
+    trainer.fit(model, data, ckpt_path=args.resume)
     test = trainer.test(model, data, ckpt_path="best", verbose=False)[0]
     result = {
         "spec": SPEC,
@@ -109,6 +114,7 @@ def main() -> None:
         "test_acc_at_best_val": float(test["test/acc"]),
         "train_seconds": log.rows[-1]["seconds"],
         "stopped_early_by_max_minutes": len(log.rows) < args.epochs,
+        "resumed_from": args.resume,
         "argv": sys.argv[1:],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
