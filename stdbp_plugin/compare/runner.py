@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import tempfile
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +15,22 @@ from pathlib import Path
 from stdbp_plugin.compare.train_one import MODELS, CompareConfig, train_one
 
 
-def _child(target: Callable[..., dict], args: tuple, out_path: str) -> None:
+def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """Stop this process once ``parent`` is no longer its parent (it died or was killed, even
+    by SIGKILL, or exited while this child was still starting): no orphan keeps training."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _child(target: Callable[..., dict], args: tuple, out_path: str, parent: int) -> None:
     from stdbp_plugin.compare.quiet import quiet
 
+    _exit_with_parent(parent)
     quiet()
     try:
         result = target(*args)
@@ -31,13 +47,17 @@ def run_isolated(target: Callable[..., dict], *args, label: str = "training") ->
     turned into SystemExit by the caller), it stops the child before passing the interrupt on."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        proc = mp.get_context("spawn").Process(target=_child, args=(target, args, str(out)))
-        proc.start()
-        try:
+        child_args = (target, args, str(out), os.getpid())
+        proc = mp.get_context("spawn").Process(target=_child, args=child_args)
+        try:  # an interrupt while the child starts stops it too
+            proc.start()
             proc.join()
         finally:
             if proc.is_alive():
                 proc.terminate()
+                proc.join(timeout=10)
+            if proc.is_alive():  # a handler kept it from stopping on SIGTERM
+                proc.kill()
                 proc.join()
         if not out.exists():
             raise RuntimeError(f"{label} died (exit code {proc.exitcode})")
