@@ -113,7 +113,7 @@ def main() -> None:
         "best_val_acc": max(r["val_acc"] for r in log.rows),
         "test_acc_at_best_val": float(test["test/acc"]),
         "train_seconds": log.rows[-1]["seconds"],
-        "stopped_early_by_max_minutes": len(log.rows) < args.epochs,
+        "stopped_early_by_max_minutes": log.rows[-1]["epoch"] < args.epochs,
         "resumed_from": args.resume,
         "argv": sys.argv[1:],
     }
