@@ -38,6 +38,17 @@ def skip_missing_backend(name: str) -> None:
         pytest.skip("stdbp_plugin.kernels.numba_cpu is not there yet")
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Whatever a test does to torch's thread count (an in-process ``stdbp train --threads N``,
+    a benchmark helper), the next test starts with the count it had before: the kernel splits
+    its work by that count, and bit-for-bit tests compare runs at a fixed one."""
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     """Each kernel backend in turn ("numba" skipped only while its module is missing)."""
