@@ -22,10 +22,17 @@ CONFIG = REPO / "integrations" / "lightning" / "digits_mlp.yaml"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
 
 
+def _default_sigint() -> None:
+    # a shell without job control starts background commands with SIGINT ignored, and the
+    # command would inherit that (a CI script run with `&`): the test wants a user's Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "stdbp_plugin.cli", *args],
         cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
 
 
