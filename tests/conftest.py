@@ -49,6 +49,14 @@ def _restore_torch_threads():
         torch.set_num_threads(before)
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: tiny matmuls run ~10x faster than on two threads of a
+    busy 2-core machine, and the kernel then runs one chunk with one dW buffer (summing the
+    samples in the order a per-input reference does). The autouse fixture above restores it."""
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     """Each kernel backend in turn ("numba" skipped only while its module is missing)."""

@@ -245,34 +245,39 @@ def test_a_second_call_is_refused_like_trained_weights():
         stdbp.reinit(model, lambda: _run_norse(model, x))
 
 
+class _ReadoutTask(nn.Module):
+    """Norse's MNIST-task shape: ReL-PSP cells read by an LILinearCell only (no spiking output)."""
+
+    def __init__(self) -> None:
+        from stdbp_plugin.norse import ReLPSPCell
+
+        super().__init__()
+        self.fc = nn.Linear(30, 16)
+        self.cell = ReLPSPCell()
+        self.out = norse.LILinearCell(16, 4)
+
+    def forward(self, x):
+        s1 = so = None
+        states, v = [], None
+        for k in range(x.shape[0]):
+            z, s1 = self.cell(self.fc(x[k]), s1)
+            v, so = self.out(z, so)
+            states.append(s1)
+        return v, states
+
+
 def test_hidden_means_a_learning_module_follows_and_none_leaves_silent_grad_alone():
-    from stdbp_plugin.norse import ReLPSPCell
-
-    class Task(nn.Module):  # Norse's MNIST-task shape: the cells feed an LILinearCell read-out
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(30, 16)
-            self.cell = ReLPSPCell()
-            self.out = norse.LILinearCell(16, 4)
-
-        def forward(self, x):
-            s1 = so = None
-            for k in range(x.shape[0]):
-                z, s1 = self.cell(self.fc(x[k]), s1)
-                v, so = self.out(z, so)
-            return v
-
     torch.manual_seed(0)
-    net, x = Task(), _input()
+    net, x = _ReadoutTask(), _input()
     report = stdbp.reinit(net, lambda: net(x))
     assert net.cell.silent_grad == 0.0 and report.silent_grad == {"cell": 0.0}
     assert "silent_grad (hidden: revival off; output: / output_gain): cell -> 0" in str(report)
     torch.manual_seed(0)
-    net = Task()
+    net = _ReadoutTask()
     report = stdbp.reinit(net, lambda: net(x), hidden_silent_grad=None)
     assert net.cell.silent_grad == 1.0 and report.silent_grad == {}
     with pytest.raises(ValueError, match="silent_grad"):
-        stdbp.reinit(Task(), lambda: None, hidden_silent_grad=-1.0)
+        stdbp.reinit(_ReadoutTask(), lambda: None, hidden_silent_grad=-1.0)
 
 
 def test_output_gain_is_a_change_of_units_an_adam_step_moves_the_output_g_times_less():
@@ -312,27 +317,6 @@ def test_output_gain_is_a_change_of_units_an_adam_step_moves_the_output_g_times_
     for name in ("2.weight", "2.bias"):
         assert g1[name].abs().sum() > 0
         assert torch.allclose(10 * g10[name], g1[name], rtol=1e-4, atol=1e-10), name
-
-
-class _ReadoutTask(nn.Module):
-    """Norse's MNIST-task shape: ReL-PSP cells read by an LILinearCell only (no spiking output)."""
-
-    def __init__(self) -> None:
-        from stdbp_plugin.norse import ReLPSPCell
-
-        super().__init__()
-        self.fc = nn.Linear(30, 16)
-        self.cell = ReLPSPCell()
-        self.out = norse.LILinearCell(16, 4)
-
-    def forward(self, x):
-        s1 = so = None
-        states, v = [], None
-        for k in range(x.shape[0]):
-            z, s1 = self.cell(self.fc(x[k]), s1)
-            v, so = self.out(z, so)
-            states.append(s1)
-        return v, states
 
 
 def _end_ratio(net: _ReadoutTask, x: torch.Tensor) -> torch.Tensor:

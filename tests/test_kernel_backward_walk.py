@@ -28,15 +28,6 @@ def per_input_calls(a, t_in, t_out, weight_t, order, n_causal):
     return grad_in, grad_w_t
 
 
-@pytest.fixture
-def one_thread():
-    """One chunk, one dW buffer: the per-input reference sums the samples in the same order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("seed", range(4))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from sklearn.model_selection import train_test_split
 
@@ -13,15 +12,6 @@ HIDDEN, LR, TAU, EPOCHS, BATCH = 128, 2e-3, 0.1, 5, 32
 # 1/S clamp: a neuron crossing with a very shallow slope S sends a huge gradient (seen: |dL/dW|
 # jumping from ~0.1 to ~50 in one step) and made held-out accuracy swing (93% -> 77% in one epoch)
 MAX_INV_SLOPE = 3.0
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls: one intra-op thread is ~10x faster than two on a busy 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_stdbp_mlp_learns_digits(digits, one_thread):

@@ -38,15 +38,6 @@ def _onset_train(steps=10, batch=16, n=6, seed=0):
     return (steps_ >= k).float(), k, torch.randint(0, n, (batch,), generator=g)
 
 
-@pytest.fixture
-def one_thread():
-    """Time and train on one thread (a loaded machine makes torch's thread pool crawl)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _grads(loss_fn, spk, y):
     s = spk.clone().requires_grad_()
     loss = loss_fn(s, y.clone())
