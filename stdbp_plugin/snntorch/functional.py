@@ -56,6 +56,7 @@ from snntorch.functional.reg import l1_rate_sparsity
 from torch import Tensor
 
 from stdbp_plugin.functional.spike_trains import spikes_to_times
+from stdbp_plugin.snntorch.exact_times import recorded_spike_times
 
 __all__ = [
     "ce_temporal_loss",
@@ -258,12 +259,31 @@ class mse_temporal_loss:
         return err.sum() if self.reduction == "sum" else err
 
 
+def _earliest(spk_out: Tensor, population_code: bool, num_classes: int | bool) -> Tensor:
+    """[B] index of the earliest output (class): argmin_c kbar_c, ties between outputs that
+    first fire in the same step broken by the exact spike times when ``spk_out`` is the whole
+    record of a ReL-PSP neuron of this package (``recorded_spike_times``; silent: T), else by
+    the lowest index (snnTorch's ``argmax`` / ``argmin``)."""
+    with torch.no_grad():
+        k = _group_mean(first_spike_step(spk_out), population_code, num_classes)
+        lowest = k.argmin(1)
+        t = recorded_spike_times(spk_out)
+        if t is None:
+            return lowest
+        t = torch.where(torch.isinf(t), torch.full_like(t, float(spk_out.shape[0])), t)
+        t = _group_mean(t, population_code, num_classes)
+        tied = k == k.amin(1, keepdim=True)
+        return torch.where(tied, t, torch.full_like(t, float("inf"))).argmin(1)
+
+
 def accuracy_temporal(spk_out: Tensor, targets: Tensor) -> np.float64:
     """Fraction of samples whose earliest output is the target: mean_b [argmin_c k_bc = y_b]
-    (k = first-spike step, T-1 if silent; ties go to the lowest index). As snnTorch's."""
+    (k = first-spike step, T-1 if silent). As snnTorch's, except for ties: outputs of a
+    ReL-PSP neuron that first fire in the same step are ordered by their exact spike times
+    (read from the neuron that produced ``spk_out``: ``exact_times.py``); other ties go to
+    the lowest index."""
     _check_record(spk_out, "spk_out")
-    with torch.no_grad():
-        idx = first_spike_step(spk_out).argmin(1)
+    idx = _earliest(spk_out, False, False)
     return np.mean((targets == idx).detach().cpu().numpy())
 
 
@@ -385,11 +405,11 @@ def accuracy_rate(
 ) -> np.float64:
     """snnTorch's ``accuracy_rate`` arguments, read on the first spike (a ReL-PSP output's
     count is 0 or 1): mean_b [argmin_c kbar_bc = y_b], kbar the first-spike step (T-1 if
-    silent), averaged over each class's outputs with ``population_code=True``."""
+    silent), averaged over each class's outputs with ``population_code=True``. Ties in kbar
+    are broken by the (group-mean) exact spike times of the ReL-PSP neuron that produced
+    ``spk_out`` (silent: T), else by the lowest index, as in :func:`accuracy_temporal`."""
     _check_record(spk_out, "spk_out")
-    with torch.no_grad():
-        k = _group_mean(first_spike_step(spk_out), population_code, num_classes)
-        idx = k.argmin(1)
+    idx = _earliest(spk_out, population_code, num_classes)
     return np.mean((targets == idx).detach().cpu().numpy())
 
 
