@@ -8,6 +8,8 @@ The same model, data and schedule as ``stdbp fit --config integrations/lightning
 2 pixels, 54k/6k train/validation split of the official training set), written as a plain
 script so that it runs from the repository root without the CLI's extras. The test accuracy is
 that of the checkpoint with the best *validation* accuracy (no test-set checkpoint picking).
+With ``--ema DECAY`` the validation, the checkpoints and the test use an exponential moving
+average of the weights (stdbp_plugin.lightning.EMAWeightAveraging, from the second epoch on).
 Writes ``<out>.json`` (per-epoch validation accuracy, test accuracy, seconds) and ``<out>.png``.
 """
 
@@ -24,10 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveraging  # noqa: E402
-from torch.optim.swa_utils import get_ema_multi_avg_fn  # noqa: E402
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
 
-from stdbp_plugin.lightning import STDBPClassifier  # noqa: E402
+from stdbp_plugin.lightning import EMAWeightAveraging, STDBPClassifier  # noqa: E402
 from stdbp_plugin.lightning.datamodule import SpikingDataModule  # noqa: E402
 
 SPEC = "16C5-P2-32C5-P2-800-128-10"
@@ -53,22 +54,6 @@ class EpochLog(Callback):
         print(f"epoch {row['epoch']}: val/acc {acc:.4f} ({row['seconds']:.0f} s)", flush=True)
 
 
-class EMA(WeightAveraging):
-    """Exponential moving average of the weights, w_avg <- d * w_avg + (1 - d) * w, after every
-    optimizer step from the second epoch on. Validation, checkpoints and the test use w_avg."""
-
-    def __init__(self, decay: float) -> None:
-        super().__init__(multi_avg_fn=get_ema_multi_avg_fn(decay))
-
-    def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
-        trainer = self._trainer
-        return step_idx is not None and trainer.current_epoch >= 1
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._trainer = trainer
-        super().setup(trainer, pl_module, stage)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True, help="folder holding MNIST/raw")
@@ -91,7 +76,7 @@ def main() -> None:
         default=None,
         metavar="DECAY",
         help="validate, checkpoint and test an exponential moving average of the weights "
-        "(e.g. 0.999 per step), updated from the second epoch on",
+        "(e.g. 0.999 per step), updated from the second epoch on (EMAWeightAveraging)",
     )
     args = p.parse_args()
 
@@ -122,19 +107,14 @@ def main() -> None:
         max_epochs=args.epochs,
         accelerator="auto",
         devices=1,
-        callbacks=[log, best] + ([] if args.ema is None else [EMA(args.ema)]),
+        callbacks=[log, best] + ([] if args.ema is None else [EMAWeightAveraging(args.ema)]),
         logger=False,
         enable_progress_bar=False,
         max_time=None if args.max_minutes is None else {"minutes": args.max_minutes},
         **limit,
     )
     trainer.fit(model, data, ckpt_path=args.resume)
-    # A fresh Trainer without the EMA callback: WeightAveraging would reload the checkpoint's
-    # raw weights ("current_model_state") instead of the averaged ones it validated.
-    tester = L.Trainer(
-        accelerator="auto", devices=1, logger=False, enable_progress_bar=False, **limit
-    )
-    test = tester.test(model, data, ckpt_path=best.best_model_path, verbose=False)[0]
+    test = trainer.test(model, data, ckpt_path="best", verbose=False)[0]
     result = {
         "spec": SPEC,
         "device": str(trainer.strategy.root_device),
