@@ -42,7 +42,7 @@ from pathlib import Path  # noqa: E402
 import common  # noqa: E402
 import pipelines  # noqa: E402
 import torch  # noqa: E402
-from pipelines import NAMES, VARIANTS, Budget, Data, NotApplicable  # noqa: E402
+from pipelines import NAMES, VARIANTS, Budget, Data, NotApplicable, seeds  # noqa: E402
 
 JSON_PATH = common.RESULTS_DIR / "pipelines.json"
 DOCS_PATH = common.REPO_ROOT / "docs" / "pipelines.md"
@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the seed of the main table")
+    parser.add_argument(
+        "--seeds",
+        help="comma list of seeds: every cell runs at each (the run at --seed also fills the "
+        "main table) and the 'Several seeds' table gets them all",
+    )
     parser.add_argument("--only", help="comma list of PIPELINE or PIPELINE/VARIANT")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument(
@@ -149,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     steps_for = _pairs(args.num_steps_for, int, "--num-steps-for")
     test_for = _pairs(args.test_size_for, int, "--test-size-for")
     cells = _cells(args.only, variants)
+    seed_list = _seed_list(args.seeds, args.seed)
 
     common.set_threads(args.threads)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -161,25 +167,31 @@ def main(argv: list[str] | None = None) -> None:
     previous = json.loads(args.json.read_text()) if partial and args.json.exists() else {}
     results = previous.get("results", {}) if previous else {}
     budgets = previous.get("budgets", {}) if previous else {}
-    for name, variant in cells:
+    seed_runs = previous.get("seed_runs", {}) if previous else {}
+    for seed, (name, variant) in ((s, c) for s in seed_list for c in cells):
         n_train = int(train_for.get(name, args.train_size))
         n_test = int(test_for.get(name, args.test_size))
         data = _subset(full, min(n_train, args.train_size), min(n_test, args.test_size))
         budget = Budget(
             epochs=args.epochs,
             num_steps=steps_for.get(name),
-            seed=args.seed,
+            seed=seed,
             progress=not args.no_progress,
         )
         print(
             f"== {name} / {variant}: {len(data.y_train)} train / {len(data.y_test)} test images, "
-            f"{args.epochs} epoch(s)",
+            f"{args.epochs} epoch(s), seed {seed}",
             flush=True,
         )
         cell = run_cell(name, variant, data, budget)
         cell["train_size"] = len(data.y_train)
         cell["test_size"] = len(data.y_test)
         cell["epochs"] = args.epochs
+        if args.seeds:
+            seeds.record(seed_runs, name, variant, seed, cell)
+        print(_summary(name, variant, cell), flush=True)
+        if seed != args.seed:
+            continue
         results.setdefault(name, {})[variant] = cell
         budgets[name] = {
             "train_size": len(data.y_train),
@@ -188,7 +200,6 @@ def main(argv: list[str] | None = None) -> None:
             "num_steps": cell.get("num_steps", steps_for.get(name)),
             "batch_size": cell.get("batch_size"),
         }
-        print(_summary(name, variant, cell), flush=True)
     after = common.machine_info(args.threads)
     print(common.load_line(after), flush=True)
     command = "python benchmarks/bench_pipelines.py " + " ".join(
@@ -208,10 +219,23 @@ def main(argv: list[str] | None = None) -> None:
         "machine_after": after,
         "budgets": budgets,
         "results": results,
+        "seed_runs": seed_runs,
     }
     common.write_json(args.json, result)
     args.docs.write_text(render_docs(result))
     print(f"wrote {args.docs}")
+
+
+def _seed_list(text: str | None, main: int) -> list[int]:
+    if not text:
+        return [main]
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds takes a comma list of integers: {text!r}") from None
+    if main not in values or len(set(values)) != len(values):
+        raise SystemExit(f"--seeds must list distinct seeds including --seed {main}: {text!r}")
+    return values
 
 
 def _subset(data: Data, n_train: int, n_test: int) -> Data:
@@ -387,6 +411,9 @@ def render_docs(result: dict) -> str:
             )
             if misses:
                 rows_missing.append((name, variant, _measured_why(name, variant, cell, up, misses)))
+    several = seeds.render(result.get("seed_runs", {}), NAMES, VARIANTS, ACCURACY_MARGIN)
+    if several:
+        lines += ["", "## Several seeds", "", NOTES.get(("*", "seeds"), ""), "", *several]
     one_line = NOTES.get(("*", "reinit"))
     if one_line:
         lines += ["", "## What one line to change: `stdbp_plugin.reinit`", "", one_line]

@@ -143,3 +143,42 @@ def test_bench_renders_docs_from_results(tmp_path) -> None:
     assert "**snntorch_tutorial5 / swap**: measured: 70.0% against 80.0% upstream" in text
     assert "- self.lif1 = snn.Leaky(beta=beta)" in text
     assert "- `--train-size 10`: load 1 before" in text  # the machine of each command
+
+
+def test_seed_table_reads_the_bar_on_means_over_the_same_seeds() -> None:
+    """benchmarks/pipelines/seeds.py: mean, spread and the bar on the means (no training)."""
+    import bench_pipelines
+    from pipelines import seeds
+
+    runs: dict = {}
+    figures = {
+        "upstream": {0: (50.0, 10.0), 1: (60.0, 10.0), 2: (55.0, 10.0)},
+        "swap_reinit": {0: (56.0, 9.0), 1: (52.0, 9.0), 2: (54.5, 9.0)},  # mean 54.17: meets
+        "clock_reinit": {0: (54.0, 12.0), 1: (51.0, 12.0), 2: (53.0, 12.0)},  # 52.67: misses
+        "swap": {0: (70.0, 1.0), 1: (70.0, 1.0)},  # read against upstream's seeds 0, 1
+        "clock": {0: (70.0, 1.0), 3: (70.0, 1.0)},  # upstream has no seed 3: no verdict
+    }
+    for variant, by_seed in figures.items():
+        for seed, (acc, sec) in by_seed.items():
+            cell = {"status": "ok", "accuracy": acc, "s_per_epoch": sec}
+            seeds.record(runs, "snntorch_tutorial6", variant, seed, cell)
+    seeds.record(runs, "norse_readme", "swap", 0, {"status": "ok", "accuracy": 1.0})
+    lines = "\n".join(seeds.render(runs, pipelines.NAMES, VARIANTS, margin=1.0))
+    assert (
+        "| snntorch_tutorial6 | upstream | 0,1,2 | 50.00, 60.00, 55.00 | 55.00 | 10.00 |" in lines
+    )
+    assert "| swap_reinit | 0,1,2 | 56.00, 52.00, 54.50 | 54.17 | 4.00 | -0.83 | yes (0.90x) |" in (
+        lines
+    )
+    assert "54.00, 51.00, 53.00 | 52.67 | 3.00 | -2.33 | no: accuracy, speed (1.20x) |" in lines
+    assert (
+        "| snntorch_tutorial6 | swap | 0,1 | 70.00, 70.00 | 70.00 | 0.00 | +15.00 | yes (0.10x) |"
+        in (lines)
+    )
+    assert "| snntorch_tutorial6 | clock | 0,3 | 70.00, 70.00 | 70.00 | 0.00 |  |  |" in lines
+    assert "norse_readme" not in lines  # one seed: not a row
+    assert bench_pipelines._seed_list("0,1,2", 0) == [0, 1, 2]
+    assert bench_pipelines._seed_list(None, 3) == [3]
+    for bad in ("1,2", "0,0", "0,x"):
+        with pytest.raises(SystemExit, match="--seeds"):
+            bench_pipelines._seed_list(bad, 0)
