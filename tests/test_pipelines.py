@@ -179,6 +179,7 @@ def test_seed_table_reads_the_bar_on_means_over_the_same_seeds() -> None:
     assert "norse_readme" not in lines  # one seed: not a row
     assert bench_pipelines._seed_list("0,1,2", 0) == [0, 1, 2]
     assert bench_pipelines._seed_list(None, 3) == [3]
-    for bad in ("1,2", "0,0", "0,x"):
+    assert bench_pipelines._seed_list("3,4", 0) == [3, 4]  # the main table is not touched
+    for bad in ("0,0", "0,x", ","):
         with pytest.raises(SystemExit, match="--seeds"):
             bench_pipelines._seed_list(bad, 0)
