@@ -308,8 +308,8 @@ def _measured_why(name: str, variant: str, cell: dict, up: dict | None, misses: 
         tie = cell.get("earliest_tie_fraction")
         if tie is not None:
             facts.append(
-                f"{100 * tie:.0f}% of the test images have no single earliest output "
-                "(several outputs share the first step, or none fires)"
+                f"{100 * tie:.0f}% of the test images have several outputs first firing in "
+                "the earliest step, or none firing (a first-spike step cannot order them)"
             )
         losses = cell.get("epoch_loss") or []
         if losses:

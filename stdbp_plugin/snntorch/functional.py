@@ -19,7 +19,9 @@ spike-time gradient through its "hat" rule dL/dt* = (dL/ds_{k+1} - dL/ds_k) / dt
 i.e. each loss is differentiated as if the step index were the continuous time t* / dt.
 
 - First spike (``ce_temporal_loss``, ``mse_temporal_loss``, ``accuracy_temporal``): the same
-  values as snnTorch's.
+  values as snnTorch's, except that the accuracies (``accuracy_temporal``, ``accuracy_rate``)
+  order outputs that first fire in the same step by the exact spike times of the ReL-PSP
+  neuron that produced the record, where one does (``exact_times.py``).
 - Spike counts (``ce_rate_loss``, ``ce_count_loss``, ``mse_count_loss``, ``accuracy_rate``):
   a ReL-PSP neuron fires at most once, so a spike count is 0 or 1 and has no useful gradient.
   Under these names the loss is put on the first-spike step instead: the neuron that fires
