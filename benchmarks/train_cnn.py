@@ -59,6 +59,7 @@ def main() -> None:
     p.add_argument("--data-dir", required=True, help="folder holding MNIST/raw")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="weights, data split and order")
     p.add_argument("--limit-batches", type=int, default=None, help="smoke runs only")
     p.add_argument(
         "--max-minutes", type=float, default=None, help="stop training cleanly after this long"
@@ -80,7 +81,7 @@ def main() -> None:
     )
     args = p.parse_args()
 
-    L.seed_everything(0, verbose=False)
+    L.seed_everything(args.seed, verbose=False)
     model = STDBPClassifier(
         SPEC, input_shape=(1, 28, 28), tau=0.0625, horizon=3.0, lr=1e-3, scheduler="cosine"
     )
@@ -91,6 +92,7 @@ def main() -> None:
         val_split=0.0833,
         max_shift=2,
         num_workers=args.workers,
+        seed=args.seed,
     )
     log = EpochLog()
     best = ModelCheckpoint(monitor="val/acc", mode="max", dirpath=f"{args.out}_ckpt")
@@ -126,6 +128,7 @@ def main() -> None:
         "stopped_early_by_max_minutes": log.rows[-1]["epoch"] < args.epochs,
         "resumed_from": args.resume,
         "ema_decay": args.ema,
+        "seed": args.seed,
         "argv": sys.argv[1:],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
