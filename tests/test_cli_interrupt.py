@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import alive, children, wait_until
 
 pytest.importorskip("lightning")
 from stdbp_plugin.cli import main  # noqa: E402
@@ -37,26 +38,7 @@ def start(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 def wait_for(condition, timeout: float = 120.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.2)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        found += [int(c) for c in text.split()]
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
+    assert wait_until(condition, timeout, poll=0.2), "timed out"
 
 
 def test_report_written_atomically(tmp_path, monkeypatch):
