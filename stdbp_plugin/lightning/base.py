@@ -9,12 +9,13 @@ per sample). All are torchmetrics states summed over DDP processes, held per sta
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import lightning as L
 import torch
 from torch import Tensor
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 
 from stdbp_plugin.metrics import (
     DecisionAccuracy,
@@ -26,6 +27,8 @@ from stdbp_plugin.metrics import (
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULERS = ("none", "cosine", "step")
 STAGES = ("train", "val", "test")
+#: the training loss goes to the progress bar at least every this many steps (see _log_now)
+BAR_EVERY = 10
 
 
 @dataclass
@@ -69,6 +72,7 @@ class SpikingClassifier(L.LightningModule):
         return MetricCollection(
             {
                 "acc": self._make_accuracy(),
+                "loss": MeanMetric(nan_strategy="disable"),  # weighted by the batch size
                 "latency": DecisionLatency(validate_args=False),
                 "spikes": SpikesPerSample(num_layers, validate_args=False),
                 "synops": SynapticOperations(validate_args=False),
@@ -92,7 +96,7 @@ class SpikingClassifier(L.LightningModule):
     def evaluate(self, x: Tensor, y: Tensor) -> BatchResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _shared_step(self, batch, stage: str) -> Tensor:
+    def _shared_step(self, batch, stage: str, batch_idx: int) -> Tensor:
         x, y = batch
         out = self.evaluate(x, y)
         metrics = self.stage_metrics(stage)
@@ -100,12 +104,31 @@ class SpikingClassifier(L.LightningModule):
         metrics["latency"].update(out.latency.detach())
         metrics["spikes"].update(out.spike_counts.detach())
         metrics["synops"].update(out.synops.detach())
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", out.loss, on_step=on_step, on_epoch=True, sync_dist=True,
-                 batch_size=y.shape[0], prog_bar=True)  # fmt: skip
-        # Lightning computes, logs and resets the accuracy at the end of the epoch
+        loss = out.loss.detach()
+        if not self._log_now(stage, batch_idx):
+            metrics["loss"].update(loss, y.shape[0])
+            return out.loss
+        # The loss and the accuracy are torchmetrics states that every step updates; Lightning
+        # computes, logs and resets them at the end of the epoch. self.log itself costs about
+        # 0.8 ms a call (Lightning walks its result object on every call, Lightning issue
+        # #20388), so it is called only on the steps whose value someone reads (see _log_now).
+        metrics["loss"](loss, y.shape[0])  # forward: also this step's value, for on_step
+        self.log(f"{stage}/loss", metrics["loss"], on_step=stage == "train", on_epoch=True,
+                 prog_bar=True)  # fmt: skip
         self.log(f"{stage}/acc", metrics["acc"], on_step=False, on_epoch=True, prog_bar=True)
         return out.loss
+
+    def _log_now(self, stage: str, batch_idx: int) -> bool:
+        """Whether this step calls self.log: the first batch of every epoch and stage (which
+        registers the epoch values), and for training every step whose step loss a logger
+        writes (every ``log_every_n_steps``) or the progress bar shows (at least every
+        BAR_EVERY steps)."""
+        if batch_idx == 0:
+            return True
+        if stage != "train":
+            return False
+        every = self._trainer.log_every_n_steps if self._trainer is not None else 1
+        return (self.global_step + 1) % math.gcd(every, BAR_EVERY) == 0
 
     def _log_epoch_stats(self, stage: str) -> None:
         """The epoch's latency, undecided share, spikes (all and per layer) and synops."""
@@ -113,7 +136,7 @@ class SpikingClassifier(L.LightningModule):
         latency, spikes = metrics["latency"], metrics["spikes"]
         if spikes.total == 0 and not torch.distributed.is_initialized():
             return
-        stats = [name for name in metrics.keys(keep_base=True) if name != "acc"]
+        stats = [name for name in metrics.keys(keep_base=True) if name not in ("acc", "loss")]
         values = {metrics.prefix + name: metrics[name].compute() for name in stats}
         per_layer = values.pop(f"{stage}/spikes").reshape(-1)  # torchmetrics squeezes 1 layer
         values[f"{stage}/spikes"] = per_layer.sum()
@@ -124,13 +147,13 @@ class SpikingClassifier(L.LightningModule):
             metrics[name].reset()
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+        return self._shared_step(batch, "train", batch_idx)
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
+        self._shared_step(batch, "val", batch_idx)
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        self._shared_step(batch, "test", batch_idx)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_stats("train")
