@@ -63,7 +63,8 @@ class StageTimer(L.Callback):
         self.seconds["val"] += time.perf_counter() - self._val_start
 
 
-def setup(mnist: bool):
+def setup(cls, mnist: bool):
+    """A fresh model of class ``cls`` (the MLP of mnist_mlp.yaml) and its data module."""
     torch.manual_seed(0)
     if mnist:
         kw = dict(spec="800-10", input_shape=(1, 28, 28), tau=0.0625, horizon=4.0)
@@ -71,12 +72,11 @@ def setup(mnist: bool):
     else:
         kw = dict(spec="800-10", input_shape=(1, 8, 8))
         data = SpikingDataModule("digits", batch_size=128, max_shift=2)
-    return kw, data
+    return cls(**kw, max_inv_slope=5.0, keep_target_alive=1.0, lr=1e-3), data
 
 
 def run_lightning(cls, mnist: bool, steps: int, val_steps: int, root: str) -> dict[str, float]:
-    kw, data = setup(mnist)
-    model = cls(**kw, max_inv_slope=5.0, keep_target_alive=1.0, lr=1e-3)
+    model, data = setup(cls, mnist)
     timer = StageTimer()
     trainer = L.Trainer(
         max_epochs=1, limit_train_batches=steps, limit_val_batches=val_steps,
@@ -93,8 +93,7 @@ def run_lightning(cls, mnist: bool, steps: int, val_steps: int, root: str) -> di
 
 
 def run_bare(mnist: bool, steps: int) -> dict[str, float]:
-    kw, data = setup(mnist)
-    model = STDBPClassifier(**kw, max_inv_slope=5.0, keep_target_alive=1.0, lr=1e-3)
+    model, data = setup(STDBPClassifier, mnist)
     data.setup("fit")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     done, start = 0, time.perf_counter()

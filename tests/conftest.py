@@ -57,6 +57,17 @@ def one_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture
+def one_thread_everywhere():
+    """torch and numba at one thread for the test, restored after: the same float summation
+    order in every run (``pytestmark = pytest.mark.usefixtures("one_thread_everywhere")``)."""
+    from stdbp_plugin.compare.threads import restore_threads, set_threads
+
+    previous = set_threads(1)
+    yield
+    restore_threads(previous)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     """Each kernel backend in turn ("numba" skipped only while its module is missing)."""

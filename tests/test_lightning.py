@@ -8,8 +8,8 @@ import pytest
 import torch
 
 L = pytest.importorskip("lightning")
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")
 import stdbp_plugin as stdbp  # noqa: E402
-from stdbp_plugin.compare.threads import restore_threads, set_threads  # noqa: E402
 from stdbp_plugin.lightning import (  # noqa: E402
     SpikeStatisticsCallback,
     SpikingDataModule,
@@ -17,13 +17,6 @@ from stdbp_plugin.lightning import (  # noqa: E402
     SurrogateClassifier,
 )
 from stdbp_plugin.lightning.spec import LayerSpec, output_shapes, parse_spec  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = set_threads(1)  # torch and numba: same float summation order in every run
-    yield
-    restore_threads(previous)
 
 
 def trainer(**kw) -> L.Trainer:

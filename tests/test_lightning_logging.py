@@ -11,20 +11,13 @@ import warnings
 import pytest
 
 L = pytest.importorskip("lightning")
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")
 from lightning.pytorch.loggers import CSVLogger  # noqa: E402
 
-from stdbp_plugin.compare.threads import restore_threads, set_threads  # noqa: E402
 from stdbp_plugin.lightning import SpikingDataModule, STDBPClassifier, SurrogateClassifier  # noqa: E402
 from stdbp_plugin.lightning.base import BAR_EVERY  # noqa: E402
 
 EPOCHS, STEPS, LOG_EVERY = 2, 10, 5
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = set_threads(1)
-    yield
-    restore_threads(previous)
 
 
 class LossRecorder(L.Callback):
@@ -69,7 +62,12 @@ def trained(request, tmp_path):
     model = make_model(request.param)
     calls: list[str] = []
     log = model.log
-    model.log = lambda name, *a, **kw: (calls.append(name), log(name, *a, **kw))[1]
+
+    def counted_log(name, *args, **kwargs):
+        calls.append(name)
+        return log(name, *args, **kwargs)
+
+    model.log = counted_log
     recorder = LossRecorder(model)
     tr = L.Trainer(
         accelerator="cpu", devices=1, max_epochs=EPOCHS, limit_train_batches=STEPS,

@@ -7,20 +7,13 @@ import pytest
 import torch
 
 L = pytest.importorskip("lightning")
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")
 from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
 
-from stdbp_plugin.compare.threads import restore_threads, set_threads  # noqa: E402
 from stdbp_plugin.lightning import SpikingDataModule, STDBPClassifier  # noqa: E402
 from stdbp_plugin.lightning.checkpoint import check_checkpoint  # noqa: E402
 
 EPOCHS = 3
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = set_threads(1)
-    yield
-    restore_threads(previous)
 
 
 class CrashAt(L.Callback):
